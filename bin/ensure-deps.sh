@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the cluster and its tests need, only where it is missing: npm dependencies
+# (npm ci) and etcd from Debian's packages. Sourced by bin/up and bin/test.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+  echo "error: need root (or sudo) to run: $*" >&2; return 1; fi; }
+
+need_pkgs=()
+command -v etcd >/dev/null || need_pkgs+=(etcd-server)
+command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
+# dtable-web compatibility tests read the cluster with Debian's python3-etcd3, as dtable-web does.
+/usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || need_pkgs+=(python3-etcd3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null; then
+    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl) yourself" >&2
+    exit 1
+  fi
+  echo "==> installing ${need_pkgs[*]} from Debian's packages"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+lock="$root/package-lock.json"
+stamp="$root/node_modules/.package-lock.json"
+if [ ! -d "$root/node_modules" ] || [ "$lock" -nt "$stamp" ]; then
+  echo "==> installing npm dependencies (npm ci)"
+  (cd "$root" && npm ci --no-audit --no-fund --loglevel=error)
+fi

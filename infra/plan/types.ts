@@ -1,0 +1,120 @@
+// The resolved plan: cluster.yaml with every default filled in, one record per component
+// instance, for one target. Both backends (CDKTF stacks, local launcher) and the renderers
+// consume only this; none of them reads cluster.yaml.
+
+export type Target = 'docker' | 'local';
+
+export type ComponentKind = 'etcd' | 'node' | 'proxy' | 'monitor' | 'web';
+
+interface InstanceBase {
+  /** Unique instance name across the plan; also the folder of its rendered files. */
+  readonly name: string;
+  /** Docker host name from cluster.yaml (`docker_hosts`); "local" for the local target. */
+  readonly dockerHost: string;
+  /** Address the process binds to (0.0.0.0 in containers, 127.0.0.1 locally). */
+  readonly listenHost: string;
+  /** Where the instance keeps data: a directory under the run dir (local) or inside the container (docker). */
+  readonly dataDir: string;
+  /** Docker volume name for dataDir (docker target; empty for local). */
+  readonly dataVolume: string;
+}
+
+export interface EtcdMemberPlan extends InstanceBase {
+  readonly kind: 'etcd';
+  /** Host others reach this member at (as written for docker, 127.0.0.x for local). */
+  readonly host: string;
+  readonly clientPort: number;
+  readonly peerPort: number;
+  readonly clientUrl: string;
+  readonly peerUrl: string;
+}
+
+export interface NodePlan extends InstanceBase {
+  readonly kind: 'node';
+  readonly nodeId: string;
+  /** URL browsers use (SeaTable `node_url`). */
+  readonly nodeUrl: string;
+  /** URL the proxy uses (SeaTable `local_node_url`). */
+  readonly localNodeUrl: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  /** Image override for this node (e.g. a SeaTable image); null = the runtime image. */
+  readonly image: string | null;
+}
+
+export interface ProxyPlan extends InstanceBase {
+  readonly kind: 'proxy';
+  readonly host: string;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly timeZone: string;
+  /** Image of the proxy container (docker-compose and CDKTF); null = the runtime image. */
+  readonly image: string | null;
+  /** `http://host:port/`, what dtable-web and dtable-db are given. */
+  readonly url: string;
+  readonly adminUrl: string;
+  readonly retryDeadlineMs: number;
+}
+
+export interface MonitorPlan extends InstanceBase {
+  readonly kind: 'monitor';
+  /** `monitor-1`, `monitor-2`, ... */
+  readonly monitorId: string;
+  readonly host: string;
+  readonly debounceMs: number;
+  readonly reconcileIntervalMs: number;
+  readonly electionTtl: number;
+  readonly rebalanceMoveBudget: number;
+  /** Prometheus metrics port. */
+  readonly metricsPort: number;
+}
+
+export interface WebPlan extends InstanceBase {
+  readonly kind: 'web';
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+}
+
+export interface Plan {
+  readonly target: Target;
+  readonly name: string;
+  readonly keyPrefix: string;
+  /** Node registration lease TTL in seconds. */
+  readonly leaseTtl: number;
+  /** Names of environment variables holding secrets; values never appear in a plan. */
+  readonly secrets: { readonly privateKeyEnv: string; readonly adminTokenEnv: string };
+  /** docker: `docker_hosts` from cluster.yaml; local: a single `local` entry. */
+  readonly dockerHosts: ReadonlyArray<{ readonly name: string; readonly url: string }>;
+  /** Image every runtime role runs from (built from the repo's Dockerfile for docker). */
+  readonly runtimeImage: string;
+  /** local: absolute run dir (logs, data, rendered files); docker: "". */
+  readonly runDir: string;
+  readonly etcd: {
+    readonly image: string;
+    readonly clusterToken: string;
+    readonly maxTxnOps: number;
+    readonly members: readonly EtcdMemberPlan[];
+    /** `host:clientPort` of every member, SeaTable's `etcd_host_list`. */
+    readonly hostList: readonly string[];
+  };
+  readonly nodes: readonly NodePlan[];
+  readonly proxy: ProxyPlan;
+  readonly monitors: readonly MonitorPlan[];
+  readonly web: WebPlan;
+}
+
+export type InstancePlan = EtcdMemberPlan | NodePlan | ProxyPlan | MonitorPlan | WebPlan;
+
+/** One rendered config file. */
+export interface RenderedFile {
+  /** Path relative to the render output dir: `<instance>/<file name>`. */
+  readonly path: string;
+  readonly instance: string;
+  readonly component: ComponentKind | 'dtable-web' | 'dtable-db';
+  readonly format: 'json' | 'python' | 'ini' | 'yaml';
+  readonly contents: string;
+  /** Absolute path at which the consuming process reads it inside its container (docker target). */
+  readonly containerPath: string;
+}
