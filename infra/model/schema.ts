@@ -1,0 +1,269 @@
+// The model of cluster.yaml: one zod schema, the single source of truth for parsing, defaults,
+// the JSON Schema (`dtable-cluster schema`) and docs/cluster-yaml.md. Pure.
+//
+// Every string that reaches a rendered file is restricted here to a character set that is safe
+// in all of its formats (JSON, Python literals, INI values, YAML), so no value can inject code
+// or keys; the renderers escape as well (defence in depth).
+import { z } from 'zod';
+import { NODE_ID_PREFIX } from '../../runtime/cluster/keyspace.ts';
+
+/**
+ * Smallest accepted `lease_ttl`. etcd never grants a lease shorter than 1.5 × its election
+ * timeout (rendered as 1000 ms, so 2 s), and a node must fit a keepalive round trip (every
+ * TTL/3), a possible leader election (1 s) and its self-fencing margin inside the TTL; below
+ * 5 s a healthy node under a slow fsync would lose its buckets.
+ */
+export const MIN_LEASE_TTL = 5;
+/** Smallest accepted etcd `max_txn_ops`: the monitor writes all 256 `assign-<hh>` keys in one txn. */
+export const MIN_MAX_TXN_OPS = 512;
+
+export const DEFAULTS = {
+  keyPrefix: '',
+  leaseTtl: 90,
+  privateKeyEnv: 'DTABLE_PRIVATE_KEY',
+  adminTokenEnv: 'DTABLE_ADMIN_TOKEN',
+  dockerHostName: 'default',
+  dockerHostUrl: 'unix:///var/run/docker.sock',
+  runtimeImage: 'dtable-cluster:latest',
+  etcdImage: 'quay.io/coreos/etcd:v3.5.17',
+  maxTxnOps: 1024,
+  etcdClientPort: 2379,
+  etcdPeerPort: 2380,
+  nodePort: 5000,
+  proxyName: 'dtable-server-proxy',
+  proxyPort: 5550,
+  proxyAdminPort: 5555,
+  timeZone: 'Etc/UTC',
+  retryDeadlineMs: 10000,
+  monitorReplicas: 1,
+  debounceMs: 1000,
+  reconcileIntervalMs: 10000,
+  electionTtl: 10,
+  rebalanceMoveBudget: 32,
+  metricsPort: 9105,
+  webPort: 8000,
+  localBasePort: 17000,
+} as const;
+
+// Instance names become folder names, container names and etcd member names.
+const instanceName = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, {
+    error: 'must be lowercase letters, digits and "-" (at most 63, not starting or ending with "-")',
+  });
+
+const hostLabel = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+/** A DNS name or IPv4 address (no ports, no schemes, ASCII only). */
+const hostName = z
+  .string()
+  .regex(new RegExp(`^${hostLabel}(\\.${hostLabel})*$`), {
+    error: 'must be a host name or IPv4 address (letters, digits, "-" and ".", no port or scheme)',
+  });
+
+const port = z
+  .number({ error: 'must be a port number' })
+  .int({ error: 'must be a whole number' })
+  .min(1, { error: 'must be a port number between 1 and 65535' })
+  .max(65535, { error: 'must be a port number between 1 and 65535' });
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, {
+    error: 'must be the name of an environment variable (letters, digits, "_"), not a secret value',
+  });
+
+const image = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9._/-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/, {
+    error: 'must be a Docker image reference like "repo/name:tag"',
+  });
+
+/** An http(s) URL with a host and no credentials, query or fragment; printable ASCII only. */
+export const httpUrl = z.string().superRefine((value, ctx) => {
+  const problem = httpUrlProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+export function httpUrlProblem(value: string): string | null {
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    return 'must be a URL of printable ASCII characters (no spaces; write international names as punycode)';
+  }
+  if (/["'\\<>`{}|^]/.test(value)) return 'must not contain quotes, backslashes or <>`{}|^';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `is not a valid URL: "${value}"`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must be an http:// or https:// URL';
+  if (!url.hostname) return 'must name a host';
+  if (url.username || url.password) return 'must not contain credentials';
+  if (url.search || url.hash || value.includes('?') || value.includes('#')) {
+    return 'must not contain a query or fragment';
+  }
+  return null;
+}
+
+const dockerHostUrl = z
+  .string()
+  .regex(/^(unix|npipe):\/\/\/[\x21-\x7e]+$|^(tcp|ssh|http|https):\/\/[\x21-\x7e]+$/, {
+    error: 'must be a Docker host URL: unix:///path, tcp://host:port or ssh://user@host',
+  })
+  .refine((v) => !/["'\\\s]/.test(v), { error: 'must not contain quotes, backslashes or spaces' });
+
+const dataVolume = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { error: 'must be a Docker volume name (letters, digits, "_", ".", "-")' });
+
+const dockerHostRef = instanceName.describe('Name of an entry of `docker_hosts`. Default: `default`.');
+
+const etcdMember = z
+  .object({
+    name: instanceName.describe('Member name (etcd `--name`), unique in the cluster, e.g. `etcd-01`.'),
+    host: hostName.describe('Host name or IP address the other members and clients reach this member at.'),
+    client_port: port.default(DEFAULTS.etcdClientPort).describe('Client port. Default 2379.'),
+    peer_port: port.default(DEFAULTS.etcdPeerPort).describe('Peer port. Default 2380.'),
+    docker_host: dockerHostRef.optional(),
+    data_volume: dataVolume.optional().describe('Docker volume of the data dir. Default `<cluster>-<member>-data`.'),
+  })
+  .strict();
+
+const node = z
+  .object({
+    node_id: z
+      .string()
+      .regex(/^[a-z0-9-]+$/, { error: 'must be lowercase letters, digits and "-"' })
+      .startsWith(NODE_ID_PREFIX, { error: `must start with "${NODE_ID_PREFIX}"` })
+      .max(63, { error: 'must be at most 63 characters' })
+      .describe('SeaTable node id, e.g. `dtable-server-01`; also the instance name.'),
+    node_url: httpUrl.describe('URL browsers use to reach this node (SeaTable `node_url`).'),
+    local_node_url: httpUrl.describe('URL the proxy uses to reach this node (SeaTable `local_node_url`).'),
+    host: hostName.optional().describe('Address of the node. Default: the host of `local_node_url`.'),
+    port: port.default(DEFAULTS.nodePort).describe('Port the node process listens on. Default 5000.'),
+    weight: z.number().min(0).max(1000).default(1).describe('Share of buckets relative to other nodes; 0 = drained. Default 1.'),
+    docker_host: dockerHostRef.optional(),
+    image: image.optional().describe('Image override, e.g. a SeaTable image. Default: `runtime_image`.'),
+    data_volume: dataVolume.optional().describe('Docker volume of the data dir. Default `<cluster>-<node_id>-data`.'),
+  })
+  .strict();
+
+const proxy = z
+  .object({
+    name: instanceName.default(DEFAULTS.proxyName).describe('Instance name. Default `dtable-server-proxy`.'),
+    host: hostName.describe('Host name or IP address internal services reach the proxy at.'),
+    port: port.default(DEFAULTS.proxyPort).describe('Routing port. Default 5550.'),
+    admin_port: port.default(DEFAULTS.proxyAdminPort).describe('Admin port (`/rebalance/`, `/assignment`, `/metrics`). Default 5555.'),
+    time_zone: z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/, { error: 'must be a time zone name like "Europe/Berlin"' })
+      .default(DEFAULTS.timeZone)
+      .describe('TIME_ZONE of the proxy container. Default `Etc/UTC`.'),
+    image: image.optional().describe('Proxy image (docker-compose and Docker stacks). Default: `runtime_image`.'),
+    docker_host: dockerHostRef.optional(),
+    retry_deadline_ms: z.number().int().min(0).max(600000).default(DEFAULTS.retryDeadlineMs).describe('How long a request for a moving bucket is retried. Default 10000.'),
+  })
+  .strict();
+
+const monitor = z
+  .object({
+    replicas: z.number().int().min(1).max(9).default(DEFAULTS.monitorReplicas).describe('Monitor processes (one leader, the rest standby). Default 1.'),
+    debounce_ms: z.number().int().min(0).max(600000).default(DEFAULTS.debounceMs).describe('Wait after a membership change before reassigning. Default 1000.'),
+    reconcile_interval_ms: z.number().int().min(100).max(3600000).default(DEFAULTS.reconcileIntervalMs).describe('Periodic full check. Default 10000.'),
+    election_ttl: z.number().int().min(2).max(3600).default(DEFAULTS.electionTtl).describe('Leader election lease TTL, seconds. Default 10.'),
+    rebalance_move_budget: z.number().int().min(0).max(256).default(DEFAULTS.rebalanceMoveBudget).describe('Most buckets a load-aware rebalance moves. Default 32.'),
+    metrics_port: port.default(DEFAULTS.metricsPort).describe('Metrics port of the first replica; replica N uses metrics_port + N - 1. Default 9105.'),
+    host: hostName.optional().describe('Address of the monitors. Default: the proxy host.'),
+    docker_host: dockerHostRef.optional(),
+  })
+  .strict();
+
+const web = z
+  .object({
+    host: hostName.optional().describe('Address of the web lookup role. Default: the proxy host.'),
+    port: port.default(DEFAULTS.webPort).describe('Port. Default 8000.'),
+    url: httpUrl.optional().describe('Public URL. Default `http://<host>:<port>/`.'),
+    docker_host: dockerHostRef.optional(),
+    data_volume: dataVolume.optional().describe('Docker volume of the data dir. Default `<cluster>-web-data`.'),
+  })
+  .strict();
+
+const portSlot = z.string().describe('`<instance>.<role>`, e.g. `etcd-01.client`, `dtable-server-01.http`.');
+
+const local = z
+  .object({
+    base_port: port
+      .max(65000, { error: 'must be at most 65000 (ports are allocated upwards from it)' })
+      .default(DEFAULTS.localBasePort)
+      .describe('First port of the local launcher; ports are allocated upwards from it. Default 17000.'),
+    run_dir: z
+      .string()
+      .min(1)
+      .regex(/^[^\0\n\r]+$/, { error: 'must be a path on one line' })
+      .optional()
+      .describe('Logs, data and rendered files, relative to the folder of cluster.yaml. Default `.run/<name>`.'),
+    ports: z.record(portSlot, port).default({}).describe('Explicit ports by slot; other slots are allocated from base_port.'),
+  })
+  .strict();
+
+const secrets = z
+  .object({
+    private_key_env: envName.default(DEFAULTS.privateKeyEnv).describe('Environment variable holding the HS256 key for base access tokens. Default DTABLE_PRIVATE_KEY.'),
+    admin_token_env: envName.default(DEFAULTS.adminTokenEnv).describe('Environment variable holding the admin token. Default DTABLE_ADMIN_TOKEN.'),
+  })
+  .strict();
+
+export const clusterFileSchema = z
+  .object({
+    name: instanceName.describe('Cluster name; prefixes container and volume names.'),
+    key_prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_./-]*$/, { error: 'must be letters, digits, "_", ".", "/" and "-" only' })
+      .default(DEFAULTS.keyPrefix)
+      .describe('Prefix of every etcd key. Default "" (SeaTable-compatible).'),
+    lease_ttl: z
+      .number()
+      .int({ error: 'must be a whole number of seconds' })
+      .min(MIN_LEASE_TTL, {
+        error: `must be at least ${MIN_LEASE_TTL} seconds (below etcd's minimum lease plus a keepalive round and fencing margin)`,
+      })
+      .max(3600, { error: 'must be at most 3600 seconds' })
+      .default(DEFAULTS.leaseTtl)
+      .describe('Node registration lease TTL, seconds. Default 90.'),
+    secrets: secrets.default({ private_key_env: DEFAULTS.privateKeyEnv, admin_token_env: DEFAULTS.adminTokenEnv }),
+    docker_hosts: z
+      .record(instanceName, dockerHostUrl)
+      .default({ [DEFAULTS.dockerHostName]: DEFAULTS.dockerHostUrl })
+      .describe('Docker engines by name. Default `{default: unix:///var/run/docker.sock}`.'),
+    runtime_image: image.default(DEFAULTS.runtimeImage).describe('Image the monitor, proxy, node and web roles run from.'),
+    etcd: z
+      .object({
+        image: image.default(DEFAULTS.etcdImage).describe('etcd image (docker target).'),
+        cluster_token: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be letters, digits, "_", "." and "-"' })
+          .optional()
+          .describe('etcd initial-cluster-token. Default `<name>-etcd`.'),
+        max_txn_ops: z
+          .number()
+          .int()
+          .min(MIN_MAX_TXN_OPS, { error: `must be at least ${MIN_MAX_TXN_OPS} so the 256 assign keys fit one transaction` })
+          .max(100000)
+          .default(DEFAULTS.maxTxnOps)
+          .describe('etcd --max-txn-ops. Default 1024.'),
+        members: z.array(etcdMember).min(1, { error: 'needs at least one member' }),
+      })
+      .strict(),
+    nodes: z.array(node).min(1, { error: 'needs at least one dtable-server node' }),
+    proxy,
+    monitor: monitor.default(() => monitor.parse({})),
+    web: web.default(() => web.parse({})),
+    local: local.default(() => local.parse({})),
+  })
+  .strict();
+
+/** cluster.yaml as written (before defaults). */
+export type ClusterFileInput = z.input<typeof clusterFileSchema>;
+/** cluster.yaml with zod defaults applied; instance-relative defaults are filled by resolvePlan. */
+export type ClusterModel = z.output<typeof clusterFileSchema>;
+export type EtcdMemberModel = ClusterModel['etcd']['members'][number];
+export type NodeModel = ClusterModel['nodes'][number];
