@@ -1,0 +1,258 @@
+// The local backend: from a resolved local plan and its rendered files to running processes.
+// `runForeground` is the supervisor itself (Ctrl-C / SIGTERM stop it gracefully); `runDetached`
+// starts that supervisor in the background and returns once it reports ready; `stopCluster` is
+// `down`.
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Plan, RenderedFile } from '../plan/types.ts';
+import { findEtcdBinary, checkPortsFree } from './preflight.ts';
+import { launchSpecs, type ProcessSpec } from './processes.ts';
+import {
+  acquireLock,
+  isAlive,
+  isProcessOf,
+  readState,
+  releaseLock,
+  runDirLayout,
+  runningSupervisor,
+  type ClusterState,
+  type RunDirLayout,
+} from './run-dir.ts';
+import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
+import { Supervisor } from './supervisor.ts';
+import { ClusterRunningError, LocalClusterError } from './errors.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Set in the environment of a detached supervisor, so `up` knows it is that supervisor. */
+export const SUPERVISOR_ENV = 'DTABLE_CLUSTER_SUPERVISOR';
+
+export interface LocalCluster {
+  readonly plan: Plan;
+  readonly files: readonly RenderedFile[];
+  readonly layout: RunDirLayout;
+  readonly specs: readonly ProcessSpec[];
+  /** cluster.yaml (absolute). */
+  readonly configFile: string;
+}
+
+/** Lays out the run dir and the processes; checks the etcd binary. No process is started. */
+export function localCluster(plan: Plan, files: readonly RenderedFile[], configFile: string): LocalCluster {
+  if (plan.target !== 'local' || !plan.runDir) throw new Error('the local launcher needs a plan resolved for the local target');
+  const layout = runDirLayout(plan.runDir);
+  const etcdBin = findEtcdBinary();
+  const specs = launchSpecs(plan, files, {
+    configDir: layout.configDir,
+    logDir: layout.logDir,
+    repoRoot: REPO_ROOT,
+    nodeBin: process.execPath,
+    etcdBin,
+  });
+  return { plan, files, layout, specs, configFile: resolve(configFile) };
+}
+
+export interface Output {
+  line(text: string): void;
+}
+
+export interface ForegroundOptions {
+  /** Writes the rendered files into `<runDir>/config` (injected: rendering lives in infra/render). */
+  readonly writeRendered: (files: readonly RenderedFile[], outDir: string) => void;
+  /** Called once every process is healthy, before the cluster is reported ready (e.g. waits for the assignment and prints the endpoint table). */
+  readonly onReady?: (cluster: LocalCluster, secrets: ClusterSecrets) => Promise<void>;
+  readonly out: Output;
+}
+
+/**
+ * Runs the cluster in this process until SIGINT/SIGTERM, then stops it gracefully. Resolves with
+ * the exit code. Throws LocalClusterError for user errors found before anything started.
+ */
+export async function runForeground(cluster: LocalCluster, opts: ForegroundOptions): Promise<number> {
+  const { layout, plan, specs } = cluster;
+  acquireLock(layout);
+  const out = opts.out;
+  let supervisor: Supervisor | null = null;
+  let signalled = 0;
+  let wake: () => void = () => undefined;
+  const stopRequested = new Promise<void>((r) => (wake = r));
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalled++;
+    if (signalled === 1) {
+      out.line(`${sig}: stopping the cluster (again to kill it at once)`);
+      wake();
+    } else {
+      out.line(`${sig} again: killing every process`);
+      supervisor?.killAll();
+    }
+  };
+  // SIGUSR2 (SIGUSR1 belongs to Node's inspector): start again whatever has exited.
+  const onRestart = () => {
+    if (!supervisor || supervisor.isStopping) return;
+    supervisor.startExited().then(
+      (names) => out.line(names.length ? `restarted ${names.join(', ')}` : 'SIGUSR2: every component is running'),
+      (err: Error) => out.line(`! restart failed: ${err.message}`),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  process.on('SIGUSR2', onRestart);
+  try {
+    await checkPortsFree(specs);
+    const secrets = ensureSecrets(plan, layout.secretsFile);
+    mkdirSync(layout.configDir, { recursive: true });
+    opts.writeRendered(cluster.files, layout.configDir);
+    for (const dir of [...plan.etcd.members, ...plan.nodes, ...plan.monitors, plan.web, plan.proxy].map((i) => i.dataDir)) {
+      if (dir) mkdirSync(dir, { recursive: true });
+    }
+    out.line(`run dir ${layout.root}`);
+    supervisor = new Supervisor({
+      specs,
+      layout,
+      configFile: cluster.configFile,
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...secrets.env, [SUPERVISOR_ENV]: '' },
+      log: (l) => out.line(l),
+    });
+    const sup = supervisor;
+    const started = (async () => {
+      await sup.start();
+      await opts.onReady?.(cluster, secrets);
+    })();
+    const first = await Promise.race([started.then(() => 'ready' as const), stopRequested.then(() => 'stop' as const)]);
+    if (first === 'ready') {
+      sup.markReady();
+      out.line(`ready. Ctrl-C or \`dtable-cluster down\` stops the cluster.`);
+      await stopRequested;
+    } else {
+      started.catch(() => undefined);
+    }
+    await sup.stop();
+    out.line('stopped; no process left running');
+    return 0;
+  } catch (err) {
+    if (supervisor) {
+      supervisor.markFailed(err as Error);
+      await supervisor.stop();
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+    process.off('SIGUSR2', onRestart);
+    releaseLock(layout);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Starts `node <cli> <argv>` as a detached supervisor writing to `<runDir>/logs/supervisor.log`,
+ * echoes that log until the supervisor reports ready or fails. Resolves with the exit code.
+ */
+export async function runDetached(cluster: LocalCluster, cliArgv: readonly string[], out: Output, timeoutMs = 120_000): Promise<number> {
+  const { layout } = cluster;
+  const holder = runningSupervisor(layout);
+  if (holder !== null) throw new ClusterRunningError(layout.root, holder);
+  mkdirSync(layout.logDir, { recursive: true });
+  const fd = openSync(layout.supervisorLog, 'a');
+  const logStart = statSync(layout.supervisorLog).size;
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'dtable-cluster.mjs'), ...cliArgv], {
+    cwd: process.cwd(),
+    env: { ...process.env, [SUPERVISOR_ENV]: '1' },
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
+  closeSync(fd);
+  const pid = child.pid!;
+  let exitCode: number | null = null;
+  child.once('exit', (code) => (exitCode = code ?? 1));
+  child.unref();
+  let printed = logStart;
+  const echo = () => {
+    try {
+      const text = readFileSync(layout.supervisorLog).subarray(printed);
+      const lastNl = text.lastIndexOf(10);
+      if (lastNl >= 0) {
+        process.stdout.write(text.subarray(0, lastNl + 1));
+        printed += lastNl + 1;
+      }
+    } catch {
+      /* not yet written */
+    }
+  };
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    echo();
+    const state = readState(layout);
+    if (state?.supervisorPid === pid && state.phase === 'ready') {
+      out.line(`supervisor pid ${pid} runs in the background; \`dtable-cluster down\` stops it. Its log: ${layout.supervisorLog}`);
+      return 0;
+    }
+    if (exitCode !== null || !isAlive(pid)) {
+      await sleep(50);
+      echo();
+      return exitCode || 1;
+    }
+    await sleep(100);
+  }
+  out.line(`the cluster did not become ready within ${timeoutMs / 1000}s; stopping it`);
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    /* gone */
+  }
+  return 1;
+}
+
+export interface StopResult {
+  /** Whether a supervisor was running. */
+  readonly wasRunning: boolean;
+  /** Processes left by a dead supervisor that were killed. */
+  readonly orphansKilled: readonly string[];
+}
+
+/** `down`: signals the run dir's supervisor and waits until it and every child are gone. */
+export async function stopCluster(layout: RunDirLayout, out: Output, timeoutMs = 90_000): Promise<StopResult> {
+  const pid = runningSupervisor(layout);
+  const children = (s: ClusterState | null) => (s?.processes ?? []).filter((p) => p.pid !== null && isProcessOf(p.pid, p.configFile));
+  if (pid === null) {
+    // The supervisor is gone (kill -9?): kill whatever it left behind.
+    const orphans = children(readState(layout));
+    for (const p of orphans) {
+      try {
+        process.kill(-p.pid!, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(p.pid!, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    return { wasRunning: false, orphansKilled: orphans.map((p) => p.name) };
+  }
+  out.line(`stopping the cluster in ${layout.root} (supervisor pid ${pid})`);
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid) && children(readState(layout)).length === 0) return { wasRunning: true, orphansKilled: [] };
+    await sleep(100);
+  }
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  const left = children(readState(layout));
+  for (const p of left) {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  throw new LocalClusterError(
+    `the cluster did not stop within ${timeoutMs / 1000}s; killed the supervisor and ${left.map((p) => p.name).join(', ') || 'no other process'}`,
+    `see the logs in ${layout.logDir}`,
+  );
+}
