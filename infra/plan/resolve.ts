@@ -1,0 +1,181 @@
+// cluster.yaml model → resolved Plan for one target. Pure: no I/O, the same input gives the same
+// plan (paths are resolved against the given configDir only).
+import { isAbsolute, join, resolve } from 'node:path';
+import { instancesOf, monitorName, nodeHost, WEB_NAME } from '../model/instances.ts';
+import { DEFAULTS, type ClusterModel } from '../model/schema.ts';
+import type { EtcdMemberPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, Target, WebPlan } from './types.ts';
+
+export interface ResolveOptions {
+  readonly target: Target;
+  /** Folder of cluster.yaml; relative paths in it (local.run_dir) are resolved against it. */
+  readonly configDir: string;
+  /** Overrides `local.run_dir` (local target). */
+  readonly runDir?: string;
+}
+
+export const LOOPBACK = '127.0.0.1';
+/** Where every runtime container keeps its data (docker target). */
+export const CONTAINER_DATA_DIR = '/data';
+/** Name of the single pseudo docker host of the local target. */
+export const LOCAL_DOCKER_HOST = 'local';
+
+/** Thrown when the local target runs out of ports above `local.base_port`. */
+export class PlanError extends Error {
+  override name = 'PlanError';
+}
+
+export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan {
+  const local = options.target === 'local';
+  const runDir = local ? resolveRunDir(model, options) : '';
+  const ports = local ? allocateLocalPorts(model) : dockerPorts(model);
+  const port = (slot: string): number => {
+    const p = ports.get(slot);
+    if (p === undefined) throw new Error(`no port for slot ${slot}`);
+    return p;
+  };
+
+  const common = (name: string, dockerHostRef: string | undefined, dataVolume: string | undefined | null) => ({
+    name,
+    dockerHost: local ? LOCAL_DOCKER_HOST : (dockerHostRef ?? DEFAULTS.dockerHostName),
+    listenHost: local ? LOOPBACK : '0.0.0.0',
+    dataDir: local ? join(runDir, 'data', name) : CONTAINER_DATA_DIR,
+    dataVolume: local || dataVolume === null ? '' : (dataVolume ?? `${model.name}-${name}-data`),
+  });
+
+  const members: EtcdMemberPlan[] = model.etcd.members.map((m) => {
+    const host = local ? LOOPBACK : m.host;
+    const clientPort = port(`${m.name}.client`);
+    const peerPort = port(`${m.name}.peer`);
+    return {
+      kind: 'etcd',
+      ...common(m.name, m.docker_host, m.data_volume),
+      host,
+      clientPort,
+      peerPort,
+      clientUrl: `http://${host}:${clientPort}`,
+      peerUrl: `http://${host}:${peerPort}`,
+    };
+  });
+
+  const nodes: NodePlan[] = model.nodes.map((n) => {
+    const p = port(`${n.node_id}.http`);
+    const localUrl = `http://${LOOPBACK}:${p}/`;
+    return {
+      kind: 'node',
+      ...common(n.node_id, n.docker_host, n.data_volume),
+      nodeId: n.node_id,
+      nodeUrl: local ? localUrl : n.node_url,
+      localNodeUrl: local ? localUrl : n.local_node_url,
+      host: local ? LOOPBACK : nodeHost(n),
+      port: p,
+      weight: n.weight,
+      image: n.image ?? null,
+    };
+  });
+
+  const pm = model.proxy;
+  const proxyHost = local ? LOOPBACK : pm.host;
+  const proxyPort = port(`${pm.name}.http`);
+  const adminPort = port(`${pm.name}.admin`);
+  const proxy: ProxyPlan = {
+    kind: 'proxy',
+    ...common(pm.name, pm.docker_host, null),
+    host: proxyHost,
+    port: proxyPort,
+    adminPort,
+    timeZone: pm.time_zone,
+    image: pm.image ?? null,
+    url: `http://${proxyHost}:${proxyPort}/`,
+    adminUrl: `http://${proxyHost}:${adminPort}/`,
+    retryDeadlineMs: pm.retry_deadline_ms,
+  };
+
+  const mm = model.monitor;
+  const monitors: MonitorPlan[] = Array.from({ length: mm.replicas }, (_, i) => {
+    const name = monitorName(i);
+    return {
+      kind: 'monitor',
+      ...common(name, mm.docker_host ?? pm.docker_host, null),
+      monitorId: name,
+      host: local ? LOOPBACK : (mm.host ?? pm.host),
+      debounceMs: mm.debounce_ms,
+      reconcileIntervalMs: mm.reconcile_interval_ms,
+      electionTtl: mm.election_ttl,
+      rebalanceMoveBudget: mm.rebalance_move_budget,
+      metricsPort: port(`${name}.metrics`),
+    };
+  });
+
+  const wm = model.web;
+  const webHost = local ? LOOPBACK : (wm.host ?? pm.host);
+  const webPort = port(`${WEB_NAME}.http`);
+  const web: WebPlan = {
+    kind: 'web',
+    ...common(WEB_NAME, wm.docker_host ?? pm.docker_host, wm.data_volume),
+    host: webHost,
+    port: webPort,
+    url: local || !wm.url ? `http://${webHost}:${webPort}/` : wm.url,
+  };
+
+  return {
+    target: options.target,
+    name: model.name,
+    keyPrefix: model.key_prefix,
+    leaseTtl: model.lease_ttl,
+    secrets: { privateKeyEnv: model.secrets.private_key_env, adminTokenEnv: model.secrets.admin_token_env },
+    dockerHosts: local
+      ? [{ name: LOCAL_DOCKER_HOST, url: '' }]
+      : Object.entries(model.docker_hosts).map(([name, url]) => ({ name, url })),
+    runtimeImage: model.runtime_image,
+    runDir,
+    etcd: {
+      image: model.etcd.image,
+      clusterToken: model.etcd.cluster_token ?? `${model.name}-etcd`,
+      maxTxnOps: model.etcd.max_txn_ops,
+      members,
+      hostList: members.map((m) => `${m.host}:${m.clientPort}`),
+    },
+    nodes,
+    proxy,
+    monitors,
+    web,
+  };
+}
+
+function resolveRunDir(model: ClusterModel, options: ResolveOptions): string {
+  const dir = options.runDir ?? model.local.run_dir ?? join('.run', model.name);
+  return isAbsolute(dir) ? resolve(dir) : resolve(options.configDir, dir);
+}
+
+function dockerPorts(model: ClusterModel): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const inst of instancesOf(model)) for (const s of inst.ports) out.set(s.slot, s.port);
+  return out;
+}
+
+/**
+ * Local ports: explicit `local.ports` first, then every other slot in instance order from
+ * `local.base_port` upwards, skipping ports already taken. Deterministic; whether a port is free
+ * on the machine is checked by the launcher, not here.
+ */
+export function allocateLocalPorts(model: ClusterModel): Map<string, number> {
+  const explicit = model.local.ports;
+  const taken = new Set(Object.values(explicit));
+  const out = new Map<string, number>();
+  let next = model.local.base_port;
+  for (const inst of instancesOf(model)) {
+    for (const s of inst.ports) {
+      const fixed = explicit[s.slot];
+      if (fixed !== undefined) {
+        out.set(s.slot, fixed);
+        continue;
+      }
+      while (taken.has(next)) next++;
+      if (next > 65535) throw new PlanError(`local.base_port ${model.local.base_port} leaves too few ports for ${s.slot}`);
+      out.set(s.slot, next);
+      taken.add(next);
+      next++;
+    }
+  }
+  return out;
+}
