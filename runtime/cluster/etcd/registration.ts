@@ -1,0 +1,139 @@
+// A node's registration `<p>dtable-server-NN` on its own lease (DESIGN.md sections 4 and 6):
+// granted, kept alive, re-registered with a new lease after a loss, revoked on graceful stop.
+import { EventEmitter } from 'node:events';
+import type { Etcd3 } from 'etcd3';
+import type { Keyspace } from '../keyspace.ts';
+import { registrationSchema, type Registration } from '../values.ts';
+import { LeaseKeeper, revokeLease } from './lease.ts';
+import { silentLog, type Log } from './log.ts';
+
+export interface NodeRegistrationOptions {
+  ks: Keyspace;
+  /** What to publish; `lease_id` and `started_at` are filled in when absent. */
+  registration: Registration;
+  ttlSeconds: number;
+  /** A previous incarnation's lease (kept in the data dir): revoked before registering. */
+  previousLeaseId?: string | null | undefined;
+  marginMs?: number;
+  keepaliveIntervalMs?: number;
+  /** Delay between re-registration attempts after a loss. Default 500 ms. */
+  retryMs?: number;
+  log?: Log;
+}
+
+/**
+ * Events:
+ * - `registered` (leaseId: string): the registration is on a (new) live lease — persist the id.
+ * - `renewed` (validUntil: number): a keepalive was acknowledged.
+ * - `lost` (reason: string): the lease is gone or may have expired; stop serving now. A new
+ *   registration follows automatically (`registered` again) unless stop() was called.
+ */
+export class NodeRegistration extends EventEmitter {
+  private keeper: LeaseKeeper | null = null;
+  private stopped = false;
+  private registration: Registration;
+  private readonly log: Log;
+  private readonly startedAt = new Date().toISOString();
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly opts: NodeRegistrationOptions,
+  ) {
+    super();
+    this.registration = registrationSchema.parse(opts.registration);
+    this.log = opts.log ?? silentLog;
+  }
+
+  get nodeId(): string {
+    return this.registration.node_id;
+  }
+
+  /** The current lease id (decimal string), null while not registered. */
+  get leaseId(): string | null {
+    return this.keeper?.leaseId ?? null;
+  }
+
+  /** Epoch ms until which this node may act as registered (0 when not). */
+  validUntil(): number {
+    return this.keeper?.validUntil() ?? 0;
+  }
+
+  isValid(now = Date.now()): boolean {
+    return now < this.validUntil();
+  }
+
+  /** Revoke the previous lease (if given), then register. Resolves with the lease id. */
+  async start(): Promise<string> {
+    if (this.opts.previousLeaseId) {
+      const revoked = await revokeLease(this.client, this.opts.previousLeaseId);
+      this.log.info({ lease: this.opts.previousLeaseId, revoked }, 'revoked previous lease');
+    }
+    return this.register();
+  }
+
+  /** Publish a changed registration (e.g. new weight) on the current lease. */
+  async update(registration: Registration): Promise<void> {
+    this.registration = registrationSchema.parse(registration);
+    if (this.leaseId) await this.put(this.leaseId);
+  }
+
+  /** Graceful stop: revoke the lease, so the registration (and owner keys on it) vanish at once. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const k = this.keeper;
+    this.keeper = null;
+    await k?.revoke();
+  }
+
+  private value(leaseId: string): string {
+    return JSON.stringify({ started_at: this.startedAt, ...this.registration, lease_id: leaseId });
+  }
+
+  private async put(leaseId: string): Promise<void> {
+    await this.client.put(this.opts.ks.node(this.registration.node_id)).value(this.value(leaseId)).lease(leaseId);
+  }
+
+  private async register(): Promise<string> {
+    const keeper = new LeaseKeeper(this.client, {
+      ttlSeconds: this.opts.ttlSeconds,
+      marginMs: this.opts.marginMs,
+      keepaliveIntervalMs: this.opts.keepaliveIntervalMs,
+      log: this.log,
+    });
+    const id = await keeper.grant();
+    try {
+      await this.put(id);
+    } catch (err) {
+      await keeper.revoke().catch(() => undefined);
+      throw err;
+    }
+    if (this.stopped) {
+      await keeper.revoke().catch(() => undefined);
+      throw new Error('registration stopped while registering');
+    }
+    this.keeper = keeper;
+    keeper.on('renewed', (until: number) => this.emit('renewed', until));
+    keeper.once('lost', (reason: string) => {
+      if (this.keeper !== keeper) return;
+      this.keeper = null;
+      this.emit('lost', reason);
+      void this.reregister();
+    });
+    this.log.info({ node_id: this.nodeId, lease: id }, 'registered');
+    this.emit('registered', id);
+    return id;
+  }
+
+  private async reregister(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        await this.register();
+        return;
+      } catch (err) {
+        if (this.stopped) return;
+        this.log.warn({ err: (err as Error).message }, 're-registration failed, retrying');
+        await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 500));
+      }
+    }
+  }
+}

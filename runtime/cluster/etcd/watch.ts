@@ -1,0 +1,208 @@
+// A consistent in-memory copy of every key under a prefix. Read the prefix at revision R, watch
+// from R+1; events at or below the applied revision are skipped, so a resumed or duplicated watch
+// changes nothing. After a dropped stream it re-watches from the last applied revision + 1; after
+// a compaction (or any watch error) and periodically (to catch a silently dead watch) it re-reads
+// the prefix and emits the difference as ordinary changes.
+import { EventEmitter } from 'node:events';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import { silentLog, type Log } from './log.ts';
+
+export interface KvEntry {
+  readonly key: string;
+  readonly value: string;
+  readonly createRevision: number;
+  readonly modRevision: number;
+  readonly version: number;
+  /** Decimal lease id, "0" for none. */
+  readonly lease: string;
+}
+
+export interface KvChange {
+  readonly type: 'put' | 'delete';
+  readonly key: string;
+  /** The new entry (put) — undefined for delete. */
+  readonly entry?: KvEntry;
+  /** The entry before the change, when known. */
+  readonly previous?: KvEntry;
+}
+
+export interface PrefixWatcherOptions {
+  /** Full re-read period; default 30 s. 0 disables. */
+  rereadIntervalMs?: number;
+  log?: Log;
+}
+
+function toEntry(kv: IKeyValue): KvEntry {
+  return {
+    key: kv.key.toString(),
+    value: kv.value.toString(),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    version: Number(kv.version),
+    lease: String(kv.lease ?? '0'),
+  };
+}
+
+/**
+ * Events: `change` (KvChange) for every key that changed, in revision order; `batch`
+ * (KvChange[]) once per applied watch response or re-read (after the individual `change`s);
+ * `resync` (reason) when a full re-read starts.
+ */
+export class PrefixWatcher extends EventEmitter {
+  private readonly map = new Map<string, KvEntry>();
+  private applied = 0;
+  private watcher: Watcher | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private rereading: Promise<void> | null = null;
+  private readonly log: Log;
+
+  constructor(
+    private readonly client: Etcd3,
+    readonly prefix: string,
+    private readonly opts: PrefixWatcherOptions = {},
+  ) {
+    super();
+    this.log = opts.log ?? silentLog;
+  }
+
+  /** Keys (full, with prefix) → entries, as of revision(). */
+  get entries(): ReadonlyMap<string, KvEntry> {
+    return this.map;
+  }
+
+  /** The etcd revision the map reflects. */
+  revision(): number {
+    return this.applied;
+  }
+
+  /** Initial read and watch. Resolves once the map is filled. */
+  async start(): Promise<void> {
+    await this.reread('start');
+    const every = this.opts.rereadIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.timer = setInterval(() => void this.reread('periodic').catch(() => undefined), every);
+      this.timer.unref?.();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const w = this.watcher;
+    this.watcher = null;
+    if (w) await w.cancel().catch(() => undefined);
+  }
+
+  /** Re-read the prefix now and emit what differs (also restarts the watch). */
+  reread(reason: string): Promise<void> {
+    if (!this.rereading) {
+      this.rereading = this.doReread(reason).finally(() => {
+        this.rereading = null;
+      });
+    }
+    return this.rereading;
+  }
+
+  private async doReread(reason: string): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        if (reason !== 'start' && reason !== 'periodic') this.log.info({ prefix: this.prefix, reason }, 'watch resync');
+        this.emit('resync', reason);
+        const res = await this.client.getAll().prefix(this.prefix).exec();
+        const rev = Number(res.header.revision);
+        if (rev < this.applied) return; // a lagging answer; what we hold is newer
+        const fresh = new Map(res.kvs.map((kv) => [kv.key.toString(), toEntry(kv)]));
+        const changes: KvChange[] = [];
+        for (const [key, prev] of this.map) {
+          if (!fresh.has(key)) changes.push({ type: 'delete', key, previous: prev });
+        }
+        for (const [key, entry] of fresh) {
+          const prev = this.map.get(key);
+          if (!prev || prev.modRevision !== entry.modRevision || prev.value !== entry.value) {
+            changes.push(prev ? { type: 'put', key, entry, previous: prev } : { type: 'put', key, entry });
+          }
+        }
+        for (const c of changes) {
+          if (c.type === 'delete') this.map.delete(c.key);
+          else this.map.set(c.key, c.entry!);
+        }
+        const missed = reason === 'periodic' && changes.length > 0;
+        this.applied = rev;
+        if (missed) this.log.warn({ prefix: this.prefix, changes: changes.length }, 'periodic re-read found changes the watch missed');
+        this.emitChanges(changes);
+        // A watch that missed changes, or any non-periodic reason, gets a fresh stream.
+        if (!this.watcher || missed || reason !== 'periodic') this.rewatch();
+        return;
+      } catch (err) {
+        if (this.closed) return;
+        this.log.warn({ prefix: this.prefix, err: (err as Error).message, attempt }, 'prefix read failed, retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private rewatch(): void {
+    const old = this.watcher;
+    this.watcher = null;
+    if (old) void old.cancel().catch(() => undefined);
+    if (this.closed) return;
+    const w = this.client
+      .watch()
+      .prefix(this.prefix)
+      .withPreviousKV()
+      .startRevision(String(this.applied + 1))
+      .watcher();
+    this.watcher = w;
+    w.on('data', (res: IWatchResponse) => {
+      if (this.watcher === w) this.apply(res);
+    });
+    w.on('disconnected', (err: Error) => {
+      if (this.watcher !== w) return;
+      this.log.info({ prefix: this.prefix, err: err.message, from: this.applied + 1 }, 'watch disconnected, resuming');
+      // etcd3 resumes from the revision in the last response header, which can skip events
+      // still in flight; drop its watcher and resume from what we applied ourselves.
+      this.watcher = null;
+      void w.cancel().catch(() => undefined);
+      setTimeout(() => {
+        if (!this.closed && this.watcher === null) this.rewatch();
+      }, 50);
+    });
+    w.on('error', (err: Error) => {
+      if (this.watcher !== w) return;
+      this.watcher = null;
+      // Typically "mvcc: required revision has been compacted": re-read everything.
+      void this.reread(`watch error: ${err.message}`);
+    });
+  }
+
+  private apply(res: IWatchResponse): void {
+    const base = this.applied;
+    const changes: KvChange[] = [];
+    let top = base;
+    for (const ev of res.events) {
+      const rev = Number(ev.kv.mod_revision);
+      if (rev <= base) continue;
+      top = Math.max(top, rev);
+      const key = ev.kv.key.toString();
+      const previous = this.map.get(key);
+      if (ev.type === 'Delete') {
+        this.map.delete(key);
+        changes.push(previous ? { type: 'delete', key, previous } : { type: 'delete', key });
+      } else {
+        const entry = toEntry(ev.kv);
+        this.map.set(key, entry);
+        changes.push(previous ? { type: 'put', key, entry, previous } : { type: 'put', key, entry });
+      }
+    }
+    this.applied = top;
+    this.emitChanges(changes);
+  }
+
+  private emitChanges(changes: KvChange[]): void {
+    if (changes.length === 0) return;
+    for (const c of changes) this.emit('change', c);
+    this.emit('batch', changes);
+  }
+}

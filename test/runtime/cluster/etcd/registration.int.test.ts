@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEtcdCluster, type EtcdTestCluster } from '../../../harness/etcd.ts';
+import { connectEtcd, type Etcd3 } from '../../../../runtime/cluster/etcd/client.ts';
+import { NodeRegistration } from '../../../../runtime/cluster/etcd/registration.ts';
+import { keyspace } from '../../../../runtime/cluster/keyspace.ts';
+
+const ks = keyspace('');
+const reg = (n: string) => ({ node_id: `dtable-server-${n}`, node_url: `http://n${n}.example/`, local_node_url: `http://127.0.0.1:50${n}/` });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('NodeRegistration', () => {
+  let etcd: EtcdTestCluster;
+  let client: Etcd3;
+  beforeAll(async () => {
+    etcd = await startEtcdCluster();
+    client = connectEtcd({ hostList: etcd.hostList });
+  });
+  afterAll(async () => {
+    client?.close();
+    await etcd?.stop();
+  });
+
+  it('publishes the registration JSON on a lease', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('01'), ttlSeconds: 3 });
+    const lease = await r.start();
+    const value = JSON.parse((await client.get('dtable-server-01').string())!);
+    expect(value).toMatchObject({ ...reg('01'), lease_id: lease });
+    await r.stop();
+  });
+
+  it('computes validUntil from the send time of the last keepalive, TTL minus the margin', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('02'), ttlSeconds: 3, marginMs: 500 });
+    await r.start();
+    const before = Date.now();
+    await sleep(1200); // at least one keepalive at TTL/3
+    const until = r.validUntil();
+    expect(until).toBeGreaterThan(before + 3000 - 500);
+    expect(until).toBeLessThanOrEqual(Date.now() + 3000 - 500);
+    await r.stop();
+  });
+
+  it('removes the registration at once on graceful stop', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('03'), ttlSeconds: 30 });
+    await r.start();
+    await r.stop();
+    expect(await client.get('dtable-server-03').string()).toBeNull();
+  });
+
+  it('re-registers on a new lease after its lease is revoked behind its back', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('04'), ttlSeconds: 3 });
+    const first = await r.start();
+    const lost = new Promise<string>((resolve) => r.once('lost', resolve));
+    const again = new Promise<string>((resolve) => r.once('registered', resolve));
+    await client.leaseClient.leaseRevoke({ ID: first });
+    await lost;
+    const second = await again;
+    expect(second).not.toBe(first);
+    expect(JSON.parse((await client.get('dtable-server-04').string())!).lease_id).toBe(second);
+    await r.stop();
+  });
+
+  it('revokes the previous lease it is given before registering', async () => {
+    const old = new NodeRegistration(client, { ks, registration: reg('05'), ttlSeconds: 60 });
+    const oldLease = await old.start();
+    // Simulate a crash: the old process stops renewing but its lease would live 60 s.
+    (old as unknown as { keeper: { stop(): void } }).keeper.stop();
+    const ownerKey = ks.owner('aa');
+    await client.put(ownerKey).value('{"node_id":"dtable-server-05"}').lease(oldLease);
+    const r = new NodeRegistration(client, { ks, registration: reg('05'), ttlSeconds: 3, previousLeaseId: oldLease });
+    await r.start();
+    expect(await client.get(ownerKey).string()).toBeNull();
+    await r.stop();
+  });
+
+  it('reports loss when keepalives stop being acknowledged, before the lease can expire', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('06'), ttlSeconds: 2, marginMs: 400 });
+    await r.start();
+    const lostAt = new Promise<number>((resolve) => r.once('lost', () => resolve(Date.now())));
+    const until = r.validUntil();
+    await Promise.all([0, 1, 2].map((i) => etcd.stopMember(i)));
+    try {
+      const at = await lostAt;
+      expect(at).toBeGreaterThanOrEqual(until - 50);
+      expect(at).toBeLessThan(until + 2000 + 400);
+      expect(r.isValid()).toBe(false);
+    } finally {
+      await Promise.all([0, 1, 2].map((i) => etcd.startMember(i)));
+      await r.stop().catch(() => undefined);
+    }
+  });
+});
