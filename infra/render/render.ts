@@ -1,0 +1,261 @@
+// Plan → rendered config files, one per component instance (DESIGN.md section 10), from the
+// templates in templates/. Pure and deterministic: the templates are read once at import, and
+// the output depends on the plan only.
+import { readFileSync } from 'node:fs';
+import type { EtcdMemberPlan, MonitorPlan, NodePlan, Plan, RenderedFile } from '../plan/types.ts';
+import type { Literal } from './escape.ts';
+import { fillTemplate, type Format } from './template.ts';
+
+const TEMPLATE_DIR = new URL('../../templates/', import.meta.url);
+
+const TEMPLATE_FILES = {
+  node: 'node/dtable_server_config.json',
+  proxyConfig: 'proxy/dtable_server_config.json',
+  proxyCompose: 'proxy/docker-compose.yml',
+  webSettings: 'dtable-web/dtable_web_settings.py',
+  dbConf: 'dtable-db/dtable-db.conf',
+  etcd: 'etcd/etcd.conf.yml',
+  monitor: 'monitor/monitor.json',
+  web: 'web/web.json',
+} as const;
+
+type TemplateName = keyof typeof TEMPLATE_FILES;
+
+const TEMPLATES = Object.fromEntries(
+  Object.entries(TEMPLATE_FILES).map(([k, f]) => [k, readFileSync(new URL(f, TEMPLATE_DIR), 'utf8')]),
+) as Record<TemplateName, string>;
+
+/** Where our runtime images read their config (docker target). */
+export const CONTAINER_CONF_DIR = '/opt/dtable-cluster/conf';
+/** SeaTable's layout, used for SeaTable images and the fragments meant for SeaTable services. */
+export const SEATABLE_CONF_DIR = '/shared/seatable/conf';
+/** The proxy's config path in SeaTable's compose layout (`/opt/dtable-server-proxy/shared` → `/shared`). */
+export const PROXY_CONTAINER_CONFIG = '/shared/seatable-proxy/conf/dtable_server_config.json';
+export const PROXY_HOST_SHARED_DIR = '/opt/dtable-server-proxy/shared';
+export const PROXY_COMPOSE_PATH = '/opt/dtable-server-proxy/docker-compose.yml';
+
+/** etcd timings rendered into every member; MIN_LEASE_TTL is derived from them. */
+export const ETCD_HEARTBEAT_MS = 100;
+export const ETCD_ELECTION_TIMEOUT_MS = 1000;
+
+/** Folder of the rendered files of a local plan: `<runDir>/conf`. */
+export function localConfDir(plan: Plan): string {
+  return `${plan.runDir}/conf`;
+}
+
+export function renderPlan(plan: Plan): RenderedFile[] {
+  const files: RenderedFile[] = [
+    ...plan.etcd.members.map((m) => renderEtcdMember(plan, m)),
+    ...plan.nodes.map((n) => renderNodeConfig(plan, n)),
+    renderProxyConfig(plan),
+    renderProxyCompose(plan),
+    ...plan.monitors.map((m) => renderMonitorConfig(plan, m)),
+    renderWebConfig(plan),
+    renderWebSettings(plan),
+    renderDbConf(plan),
+  ];
+  return files;
+}
+
+function file(
+  plan: Plan,
+  spec: {
+    instance: string;
+    fileName: string;
+    component: RenderedFile['component'];
+    format: Format;
+    template: TemplateName;
+    values: Record<string, Literal>;
+    containerPath: string;
+  },
+): RenderedFile {
+  const path = `${spec.instance}/${spec.fileName}`;
+  let contents = fillTemplate(TEMPLATES[spec.template], spec.format, spec.values, TEMPLATE_FILES[spec.template]);
+  // Normalise JSON layout (and prove the template yields valid JSON).
+  if (spec.format === 'json') contents = `${JSON.stringify(JSON.parse(contents), null, 2)}\n`;
+  return {
+    path,
+    instance: spec.instance,
+    component: spec.component,
+    format: spec.format,
+    contents,
+    containerPath: plan.target === 'local' ? `${localConfDir(plan)}/${path}` : spec.containerPath,
+  };
+}
+
+export function renderNodeConfig(plan: Plan, node: NodePlan): RenderedFile {
+  return file(plan, {
+    instance: node.name,
+    fileName: 'dtable_server_config.json',
+    component: 'node',
+    format: 'json',
+    template: 'node',
+    values: {
+      etcd_host_list: plan.etcd.hostList,
+      node_id: node.nodeId,
+      node_url: node.nodeUrl,
+      local_node_url: node.localNodeUrl,
+      key_prefix: plan.keyPrefix,
+      listen_host: node.listenHost,
+      port: node.port,
+      lease_ttl: plan.leaseTtl,
+      weight: node.weight,
+      data_dir: node.dataDir,
+      private_key_env: plan.secrets.privateKeyEnv,
+    },
+    containerPath: `${node.image ? SEATABLE_CONF_DIR : CONTAINER_CONF_DIR}/dtable_server_config.json`,
+  });
+}
+
+export function renderProxyConfig(plan: Plan): RenderedFile {
+  const p = plan.proxy;
+  return file(plan, {
+    instance: p.name,
+    fileName: 'dtable_server_config.json',
+    component: 'proxy',
+    format: 'json',
+    template: 'proxyConfig',
+    values: {
+      etcd_host_list: plan.etcd.hostList,
+      key_prefix: plan.keyPrefix,
+      listen_host: p.listenHost,
+      port: p.port,
+      admin_port: p.adminPort,
+      retry_deadline_ms: p.retryDeadlineMs,
+      admin_token_env: plan.secrets.adminTokenEnv,
+    },
+    containerPath: PROXY_CONTAINER_CONFIG,
+  });
+}
+
+export function renderProxyCompose(plan: Plan): RenderedFile {
+  const p = plan.proxy;
+  return file(plan, {
+    instance: p.name,
+    fileName: 'docker-compose.yml',
+    component: 'proxy',
+    format: 'yaml',
+    template: 'proxyCompose',
+    values: {
+      service: p.name,
+      image: p.image ?? plan.runtimeImage,
+      container_name: p.name,
+      port_mapping: `${p.port}:${p.port}`,
+      admin_port_mapping: `${p.adminPort}:${p.adminPort}`,
+      shared_volume: `${PROXY_HOST_SHARED_DIR}:/shared`,
+      time_zone: `TIME_ZONE=${p.timeZone}`,
+      admin_token_env: plan.secrets.adminTokenEnv,
+    },
+    // Not read inside a container: where `docker compose` expects it on the proxy's machine.
+    containerPath: PROXY_COMPOSE_PATH,
+  });
+}
+
+export function renderMonitorConfig(plan: Plan, m: MonitorPlan): RenderedFile {
+  return file(plan, {
+    instance: m.name,
+    fileName: 'monitor.json',
+    component: 'monitor',
+    format: 'json',
+    template: 'monitor',
+    values: {
+      etcd_host_list: plan.etcd.hostList,
+      key_prefix: plan.keyPrefix,
+      monitor_id: m.monitorId,
+      lease_ttl: plan.leaseTtl,
+      election_ttl: m.electionTtl,
+      debounce_ms: m.debounceMs,
+      reconcile_interval_ms: m.reconcileIntervalMs,
+      rebalance_move_budget: m.rebalanceMoveBudget,
+      listen_host: m.listenHost,
+      metrics_port: m.metricsPort,
+    },
+    containerPath: `${CONTAINER_CONF_DIR}/monitor.json`,
+  });
+}
+
+export function renderWebConfig(plan: Plan): RenderedFile {
+  const w = plan.web;
+  return file(plan, {
+    instance: w.name,
+    fileName: 'web.json',
+    component: 'web',
+    format: 'json',
+    template: 'web',
+    values: {
+      etcd_host_list: plan.etcd.hostList,
+      key_prefix: plan.keyPrefix,
+      listen_host: w.listenHost,
+      port: w.port,
+      url: w.url,
+      proxy_url: plan.proxy.url,
+      data_dir: w.dataDir,
+      private_key_env: plan.secrets.privateKeyEnv,
+      admin_token_env: plan.secrets.adminTokenEnv,
+    },
+    containerPath: `${CONTAINER_CONF_DIR}/web.json`,
+  });
+}
+
+/**
+ * SeaTable's dtable-web hands each ETCD_SERVER_HOST_LIST entry to the Python etcd3 client as a
+ * host, which connects to port 2379; a member on another client port is written `host:port`
+ * (the loader warns about it).
+ */
+export function etcdServerHostList(plan: Plan): string[] {
+  return plan.etcd.members.map((m) => (m.clientPort === 2379 ? m.host : `${m.host}:${m.clientPort}`));
+}
+
+export function renderWebSettings(plan: Plan): RenderedFile {
+  return file(plan, {
+    instance: 'dtable-web',
+    fileName: 'dtable_web_settings.py',
+    component: 'dtable-web',
+    format: 'python',
+    template: 'webSettings',
+    values: {
+      enable: true,
+      etcd_server_host_list: etcdServerHostList(plan),
+      proxy_url: plan.proxy.url,
+    },
+    containerPath: `${SEATABLE_CONF_DIR}/dtable_web_settings.py`,
+  });
+}
+
+export function renderDbConf(plan: Plan): RenderedFile {
+  return file(plan, {
+    instance: 'dtable-db',
+    fileName: 'dtable-db.conf',
+    component: 'dtable-db',
+    format: 'ini',
+    template: 'dbConf',
+    values: { dtable_server_url: plan.proxy.url },
+    containerPath: `${SEATABLE_CONF_DIR}/dtable-db.conf`,
+  });
+}
+
+export function renderEtcdMember(plan: Plan, m: EtcdMemberPlan): RenderedFile {
+  const listen = (port: number) => `http://${m.listenHost}:${port}`;
+  return file(plan, {
+    instance: m.name,
+    fileName: 'etcd.conf.yml',
+    component: 'etcd',
+    format: 'yaml',
+    template: 'etcd',
+    values: {
+      name: m.name,
+      data_dir: m.dataDir,
+      listen_client_urls: listen(m.clientPort),
+      advertise_client_urls: m.clientUrl,
+      listen_peer_urls: listen(m.peerPort),
+      initial_advertise_peer_urls: m.peerUrl,
+      initial_cluster: plan.etcd.members.map((o) => `${o.name}=${o.peerUrl}`).join(','),
+      initial_cluster_token: plan.etcd.clusterToken,
+      initial_cluster_state: 'new',
+      max_txn_ops: plan.etcd.maxTxnOps,
+      heartbeat_interval: ETCD_HEARTBEAT_MS,
+      election_timeout: ETCD_ELECTION_TIMEOUT_MS,
+    },
+    containerPath: `${CONTAINER_CONF_DIR}/etcd.conf.yml`,
+  });
+}
