@@ -1,0 +1,93 @@
+// Flag parsing and cluster-file loading shared by every command, and the one place that turns
+// errors into exit codes: user errors print `file:line:col: message` plus a hint and exit 2
+// without a stack; program errors keep their stack and exit 1.
+import { dirname, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ClusterConfigError, formatIssue, type ClusterIssue } from '../model/errors.ts';
+import { loadClusterFile } from '../model/load.ts';
+import type { ClusterModel } from '../model/schema.ts';
+import { PlanError, resolvePlan } from '../plan/resolve.ts';
+import type { Plan, Target } from '../plan/types.ts';
+
+export const DEFAULT_CONFIG = 'cluster.yaml';
+
+/** Bad command line: unknown flag, missing value, wrong target. Exit 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** `--config FILE`, the option every cluster command takes. */
+export const CONFIG_OPTION = { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG } } as const satisfies Options;
+export const TARGET_OPTION = { target: { type: 'string', short: 't', default: 'docker' } } as const satisfies Options;
+
+/** node:util parseArgs, with its errors turned into UsageError naming the command. */
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (err) {
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    throw new UsageError(`${command}: ${message}`, `run \`dtable-cluster ${command} --help\``);
+  }
+}
+
+export function parseTarget(command: string, value: string | undefined): Target {
+  if (value === 'docker' || value === 'local') return value;
+  throw new UsageError(`${command}: --target must be docker or local, got "${String(value)}"`);
+}
+
+export interface LoadedConfig {
+  /** As the user named it (used in messages). */
+  readonly file: string;
+  /** Absolute folder of the file. */
+  readonly configDir: string;
+  readonly model: ClusterModel;
+  readonly warnings: readonly ClusterIssue[];
+}
+
+/** Loads and validates the cluster file; throws ClusterConfigError (exit 2) on invalid input. */
+export function loadConfig(file: string = DEFAULT_CONFIG): LoadedConfig {
+  const { model, warnings } = loadClusterFile(file);
+  return { file, configDir: dirname(resolve(file)), model, warnings };
+}
+
+/** Loads the cluster file and resolves the plan for a target. */
+export function loadPlan(options: { config?: string; target: Target; runDir?: string }): LoadedConfig & { plan: Plan } {
+  const loaded = loadConfig(options.config);
+  const plan = resolvePlan(loaded.model, {
+    target: options.target,
+    configDir: loaded.configDir,
+    ...(options.runDir !== undefined ? { runDir: options.runDir } : {}),
+  });
+  return { ...loaded, plan };
+}
+
+export function printWarnings(warnings: readonly ClusterIssue[], err: NodeJS.WritableStream = process.stderr): void {
+  for (const w of warnings) err.write(`${formatIssue(w, 'warning')}\n`);
+}
+
+/** True for errors a user can cause and fix: printed without a stack, exit 2. */
+export function isUserError(err: unknown): err is Error & { hint?: string } {
+  return err instanceof ClusterConfigError || err instanceof UsageError || err instanceof PlanError;
+}
+
+/** Prints an error the way the CLI does and returns the exit code. */
+export function reportCliError(err: unknown, stderr: NodeJS.WritableStream = process.stderr): number {
+  if (err instanceof ClusterConfigError) {
+    stderr.write(`${err.format()}\n`);
+    return 2;
+  }
+  if (isUserError(err)) {
+    stderr.write(`dtable-cluster: ${err.message}\n${err.hint ? `  hint: ${err.hint}\n` : ''}`);
+    return 2;
+  }
+  stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 1;
+}
