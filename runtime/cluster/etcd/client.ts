@@ -1,6 +1,7 @@
 // The one place an etcd client is built. Everything else in the project receives an `Etcd3`.
 import { readFileSync } from 'node:fs';
-import { Etcd3, type IOptions } from 'etcd3';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 
 export type { Etcd3 } from 'etcd3';
 
@@ -36,7 +37,18 @@ export function connectEtcd(opts: ConnectOptions): Etcd3 {
     hosts: opts.hostList.map((h) => hostUrl(h, Boolean(tls))),
     dialTimeout: 3000,
     defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
-    faultHandling: { watchBackoff: watchBackoff() as never },
+    // etcd3's defaults keep a failed member out for 5 s and give up once every member's breaker
+    // is open; after a member restart that turns into seconds of errors. Re-probe after 300 ms
+    // and retry with a short backoff instead.
+    faultHandling: {
+      host: () =>
+        circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 300, breaker: new ConsecutiveBreaker(3) }),
+      global: retry(
+        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
+        { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) },
+      ),
+      watchBackoff: watchBackoff() as never,
+    },
   };
   if (tls) {
     options.credentials = {
