@@ -70,3 +70,15 @@ export class ComponentStartError extends LocalClusterError {
     );
   }
 }
+
+/**
+ * Prints a launcher error (message and hint, no stack) and returns exit code 1. Anything else is
+ * rethrown for the CLI's own error reporting (cluster.yaml errors exit 2, bugs keep their stack).
+ */
+export function reportLocalError(err: unknown, write: (s: string) => void = (s) => process.stderr.write(s)): number {
+  if (err instanceof LocalClusterError) {
+    write(`dtable-cluster: ${err.message}\n  hint: ${err.hint}\n`);
+    return 1;
+  }
+  throw err;
+}

@@ -1,4 +1,4 @@
-// The run dir of a local cluster: rendered config, data, logs, generated secrets, and the
+// The run dir of a local cluster: rendered config (conf/), data, logs, generated secrets, and the
 // supervisor's lock and state files. The lock (supervisor.pid, created exclusively) makes a second
 // `up` in the same run dir fail clearly; state.json lets `status` and `down` find the processes.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
@@ -19,7 +19,7 @@ export interface RunDirLayout {
 export function runDirLayout(root: string): RunDirLayout {
   return {
     root,
-    configDir: join(root, 'config'),
+    configDir: join(root, 'conf'),
     logDir: join(root, 'logs'),
     lockFile: join(root, 'supervisor.pid'),
     stateFile: join(root, 'state.json'),

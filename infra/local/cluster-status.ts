@@ -1,0 +1,206 @@
+// What `status` reports and `up` waits for: the cluster as etcd sees it (through the ClusterView
+// adapter), the health of every process, and the supervisor's state. Reads only.
+import { BUCKETS } from '../../runtime/cluster/buckets.ts';
+import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
+import { ClusterView } from '../../runtime/cluster/etcd/cluster-view.ts';
+import { keyspace } from '../../runtime/cluster/keyspace.ts';
+import type { Plan } from '../plan/types.ts';
+import { readState, runningSupervisor, type RunDirLayout } from './run-dir.ts';
+import { probe } from './supervisor.ts';
+
+export interface NodeStatus {
+  node_id: string;
+  node_url: string;
+  local_node_url: string;
+  /** Registered in etcd on a live lease. */
+  live: boolean;
+  /** Health endpoint answers 200. */
+  healthy: boolean;
+  /** Buckets assigned to it (`assign-<hh>`). */
+  buckets: number;
+  /** Buckets whose owner key it holds. */
+  owned: number;
+  weight: number;
+  load: { bases: number; ops_per_sec: number; bytes: number } | null;
+}
+
+export interface ClusterStatus {
+  cluster: string;
+  run_dir: string;
+  supervisor: { pid: number | null; running: boolean; phase: string | null; ready_ms: number | null };
+  web: { url: string; healthy: boolean };
+  proxy: { url: string; admin_url: string; healthy: boolean };
+  etcd: { endpoints: string[]; healthy: boolean; members: Array<{ name: string; client_url: string; healthy: boolean }> };
+  nodes: NodeStatus[];
+  monitor: { leader: string | null; replicas: Array<{ monitor_id: string; healthy: boolean }> };
+  assignment: { epoch: number | null; assigned: number; buckets: Record<string, string> } | null;
+  processes: Array<{ name: string; kind: string; pid: number | null; status: string }>;
+  /** Why the etcd part is missing, when it is. */
+  error?: string;
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e as Error);
+      },
+    );
+  });
+
+/** Opens a ClusterView on the plan's etcd; the caller closes view and client. */
+export async function openView(plan: Plan, timeoutMs = 5000): Promise<{ client: Etcd3; view: ClusterView }> {
+  const client = connectEtcd({ hostList: [...plan.etcd.hostList], callTimeoutMs: Math.min(timeoutMs, 3000) });
+  try {
+    const view = await withTimeout(ClusterView.open(client, keyspace(plan.keyPrefix), { rereadIntervalMs: 60_000 }), timeoutMs, 'etcd');
+    return { client, view };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
+export async function closeView(v: { client: Etcd3; view: ClusterView }): Promise<void> {
+  await v.view.close().catch(() => undefined);
+  v.client.close();
+}
+
+export function bucketCounts(assignment: ReadonlyArray<string | null>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const id of assignment) if (id) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<ClusterStatus> {
+  const state = readState(layout);
+  const supPid = runningSupervisor(layout);
+  const health = async (url: string) => probe(url, 1500);
+  const [webOk, proxyOk, etcdHealth, nodeHealth, monHealth] = await Promise.all([
+    health(plan.web.url.replace(/\/$/, '') + '/health'),
+    health(`${plan.proxy.adminUrl.replace(/\/$/, '')}/health`),
+    Promise.all(plan.etcd.members.map((m) => health(`${m.clientUrl}/health`))),
+    Promise.all(plan.nodes.map((n) => health(`http://${n.host}:${n.port}/health`))),
+    Promise.all(plan.monitors.map((m) => health(`http://${m.host}:${m.metricsPort}/health`))),
+  ]);
+  const status: ClusterStatus = {
+    cluster: plan.name,
+    run_dir: plan.runDir,
+    supervisor: { pid: supPid, running: supPid !== null, phase: supPid !== null ? (state?.phase ?? null) : 'stopped', ready_ms: state?.readyMs ?? null },
+    web: { url: plan.web.url, healthy: webOk },
+    proxy: { url: plan.proxy.url, admin_url: plan.proxy.adminUrl, healthy: proxyOk },
+    etcd: {
+      endpoints: plan.etcd.members.map((m) => m.clientUrl),
+      healthy: etcdHealth.filter(Boolean).length > plan.etcd.members.length / 2,
+      members: plan.etcd.members.map((m, i) => ({ name: m.name, client_url: m.clientUrl, healthy: etcdHealth[i]! })),
+    },
+    nodes: plan.nodes.map((n, i) => ({
+      node_id: n.nodeId,
+      node_url: n.nodeUrl,
+      local_node_url: n.localNodeUrl,
+      live: false,
+      healthy: nodeHealth[i]!,
+      buckets: 0,
+      owned: 0,
+      weight: n.weight,
+      load: null,
+    })),
+    monitor: { leader: null, replicas: plan.monitors.map((m, i) => ({ monitor_id: m.monitorId, healthy: monHealth[i]! })) },
+    assignment: null,
+    processes: (supPid !== null ? (state?.processes ?? []) : []).map((p) => ({ name: p.name, kind: p.kind, pid: p.pid, status: p.status })),
+  };
+  if (!status.etcd.healthy) {
+    status.error = 'etcd has no quorum (or is not running): cluster state unavailable';
+    return status;
+  }
+  let v: Awaited<ReturnType<typeof openView>>;
+  try {
+    v = await openView(plan);
+  } catch (err) {
+    status.error = `cannot read the cluster from etcd: ${(err as Error).message}`;
+    return status;
+  }
+  try {
+    const { view } = v;
+    const assignment = view.assignment();
+    const counts = bucketCounts(assignment);
+    const owned = new Map<string, number>();
+    BUCKETS.forEach((b) => {
+      const o = view.ownerOf(b);
+      if (o) owned.set(o.nodeId, (owned.get(o.nodeId) ?? 0) + 1);
+    });
+    const live = view.nodes();
+    const loads = view.loads();
+    const rows = new Map(status.nodes.map((n) => [n.node_id, n]));
+    // Registered nodes that are not in this plan are shown too: they take buckets all the same.
+    for (const [id, reg] of live) {
+      if (!rows.has(id)) {
+        rows.set(id, { node_id: id, node_url: reg.node_url, local_node_url: reg.local_node_url, live: true, healthy: false, buckets: 0, owned: 0, weight: 1, load: null });
+      }
+    }
+    for (const row of rows.values()) {
+      const reg = live.get(row.node_id);
+      row.live = reg !== undefined;
+      if (reg) {
+        row.node_url = reg.node_url;
+        row.local_node_url = reg.local_node_url;
+      }
+      row.buckets = counts.get(row.node_id) ?? 0;
+      row.owned = owned.get(row.node_id) ?? 0;
+      row.weight = view.effectiveWeight(row.node_id);
+      const load = loads.get(row.node_id);
+      if (load) {
+        const sum = { bases: 0, ops_per_sec: 0, bytes: 0 };
+        for (const b of Object.values(load.buckets)) {
+          sum.bases += b.bases;
+          sum.ops_per_sec += b.ops_per_sec;
+          sum.bytes += b.bytes;
+        }
+        row.load = sum;
+      }
+    }
+    status.nodes = [...rows.values()];
+    status.monitor.leader = view.leader();
+    const buckets: Record<string, string> = {};
+    assignment.forEach((id, i) => {
+      if (id) buckets[BUCKETS[i]!] = id;
+    });
+    status.assignment = { epoch: view.epoch()?.epoch ?? null, assigned: Object.keys(buckets).length, buckets };
+  } finally {
+    await closeView(v);
+  }
+  return status;
+}
+
+/**
+ * Waits until all 256 buckets are assigned to registered nodes and every node of the plan has
+ * some (the monitor assigns after its debounce). Returns buckets per node, or the last counts
+ * seen when the timeout passes.
+ */
+export async function waitForAssignment(plan: Plan, timeoutMs: number): Promise<Map<string, number> | null> {
+  let v: Awaited<ReturnType<typeof openView>>;
+  try {
+    v = await openView(plan);
+  } catch {
+    return null;
+  }
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const assignment = v.view.assignment();
+      const live = v.view.nodes();
+      const counts = bucketCounts(assignment);
+      const complete = assignment.every((id) => id !== null && live.has(id));
+      const everyNode = plan.nodes.every((n) => (counts.get(n.nodeId) ?? 0) > 0 || v.view.effectiveWeight(n.nodeId) === 0);
+      if ((complete && everyNode) || Date.now() > deadline) return counts;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await closeView(v);
+  }
+}
