@@ -1,0 +1,121 @@
+// The whole cluster as one Terraform stack: per Docker host a provider, a network, images and
+// data volumes; per plan instance a container with its rendered config uploaded. Consumes only a
+// resolved docker Plan and the rendered files, never cluster.yaml.
+import { Container } from '@cdktf/provider-docker/lib/container/index.js';
+import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
+import { TerraformStack } from 'cdktf';
+import type { Construct } from 'constructs';
+import type { Plan, RenderedFile } from '../plan/types.ts';
+import { containerSpecs, type ContainerSpec } from './containers.ts';
+import { DockerHost } from './docker-host.ts';
+import { logicalId } from './names.ts';
+import { ClusterSecrets } from './secrets.ts';
+
+export interface ClusterStackProps {
+  readonly plan: Plan;
+  /** `renderPlan(plan)`: the same files `dtable-cluster render --target docker` writes. */
+  readonly files: readonly RenderedFile[];
+  /** Folder holding the Dockerfile, relative to the synthesized stack's folder. */
+  readonly buildContext: string;
+  /** Hash of the image's sources; a change rebuilds the runtime image. */
+  readonly sourceHash: string;
+}
+
+/** How long `apply` waits for a container to report healthy before failing. */
+export const HEALTHY_WAIT_SECONDS = 180;
+
+export class ClusterStack extends TerraformStack {
+  readonly hosts: ReadonlyMap<string, DockerHost>;
+
+  constructor(scope: Construct, id: string, props: ClusterStackProps) {
+    super(scope, id);
+    const { plan } = props;
+    if (plan.target !== 'docker') {
+      throw new Error(`ClusterStack needs a docker plan, got target "${plan.target}"`);
+    }
+    const specs = containerSpecs(plan, props.files);
+    const secrets = new ClusterSecrets(this, 'secrets', plan.secrets);
+
+    const hosts = new Map<string, DockerHost>();
+    for (const h of plan.dockerHosts) {
+      const onHost = specs.filter((s) => s.instance.dockerHost === h.name);
+      if (onHost.length === 0) continue;
+      hosts.set(
+        h.name,
+        new DockerHost(this, `host-${h.name}`, {
+          clusterName: plan.name,
+          hostName: h.name,
+          url: h.url,
+          runtimeImage: plan.runtimeImage,
+          buildContext: props.buildContext,
+          sourceHash: props.sourceHash,
+          etcdImage: plan.etcd.image,
+          needsRuntime: onHost.some((s) => s.image.kind === 'runtime'),
+          needsEtcd: onHost.some((s) => s.image.kind === 'etcd'),
+        }),
+      );
+    }
+    this.hosts = hosts;
+
+    const hostOf = (spec: ContainerSpec): DockerHost => {
+      const host = hosts.get(spec.instance.dockerHost);
+      if (!host) throw new Error(`${spec.instance.name}: docker host "${spec.instance.dockerHost}" is not in the plan`);
+      return host;
+    };
+
+    // etcd first: every other container waits for all members to be healthy.
+    const etcd = specs.filter((s) => s.instance.kind === 'etcd').map((s) => this.container(s, hostOf(s), secrets, []));
+    for (const spec of specs.filter((s) => s.instance.kind !== 'etcd')) this.container(spec, hostOf(spec), secrets, etcd);
+  }
+
+  private container(spec: ContainerSpec, host: DockerHost, secrets: ClusterSecrets, dependsOn: Container[]): Container {
+    const name = spec.instance.name;
+    const volume = spec.dataVolume
+      ? new Volume(this, `${name}-data`, { provider: host.provider, name: spec.dataVolume })
+      : null;
+    volume?.overrideLogicalId(logicalId(name, 'data'));
+
+    const container = new Container(this, name, {
+      provider: host.provider,
+      name: spec.containerName,
+      hostname: name,
+      image: imageIdOf(spec, host),
+      ...(spec.command ? { command: [...spec.command] } : {}),
+      env: [...spec.env, ...spec.secrets.map((s) => secrets.envEntry(s.env, s.secret))],
+      ports: spec.ports.map((p) => ({ internal: p, external: p })),
+      restart: 'unless-stopped',
+      healthcheck: {
+        test: [...spec.healthcheck],
+        interval: '10s',
+        timeout: '5s',
+        startPeriod: '30s',
+        retries: 5,
+      },
+      networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
+      upload: spec.uploads.map((u) => ({ file: u.file, content: u.content })),
+      ...(volume ? { volumes: [{ volumeName: volume.name, containerPath: spec.dataDir }] } : {}),
+      // apply returns only once the container's healthcheck passes; dependants start after it.
+      wait: true,
+      waitTimeout: HEALTHY_WAIT_SECONDS,
+      dependsOn,
+    });
+    container.overrideLogicalId(logicalId(name));
+    return container;
+  }
+}
+
+function imageIdOf(spec: ContainerSpec, host: DockerHost): string {
+  switch (spec.image.kind) {
+    case 'runtime':
+      return required(host.runtimeImage, spec).imageId;
+    case 'etcd':
+      return required(host.etcdImage, spec).imageId;
+    case 'override':
+      return host.overrideImage(spec.instance.name, spec.image.name).imageId;
+  }
+}
+
+function required<T>(value: T | null, spec: ContainerSpec): T {
+  if (value === null) throw new Error(`${spec.instance.name}: no ${spec.image.kind} image on ${spec.instance.dockerHost}`);
+  return value;
+}

@@ -1,0 +1,202 @@
+// What each plan instance becomes as a Docker container: name, image choice, command, ports,
+// healthcheck, volumes and which secrets it needs. Pure: the constructs in cluster-stack.ts
+// only translate these specs into docker_container resources.
+import type { InstancePlan, Plan, RenderedFile } from '../plan/types.ts';
+
+/** Working directory of the runtime image (see the Dockerfile). */
+export const RUNTIME_WORKDIR = '/app';
+/** etcd's binaries in the upstream (distroless, shell-less) image. */
+export const ETCD_BIN = '/usr/local/bin/etcd';
+export const ETCDCTL_BIN = '/usr/local/bin/etcdctl';
+
+export type SecretName = 'privateKey' | 'adminToken';
+
+export type ImageChoice =
+  | { readonly kind: 'runtime' }
+  | { readonly kind: 'etcd' }
+  /** An image named in cluster.yaml for this one instance (e.g. a SeaTable dtable-server). */
+  | { readonly kind: 'override'; readonly name: string };
+
+export interface ContainerSpec {
+  readonly instance: InstancePlan;
+  /** Container name on its Docker host: `<cluster>-<instance>`. */
+  readonly containerName: string;
+  readonly image: ImageChoice;
+  /** null: the image's own default command (override images start their own services). */
+  readonly command: readonly string[] | null;
+  /** Plain (non-secret) environment, `NAME=value`. */
+  readonly env: readonly string[];
+  /** Secrets passed as environment variables, by the env var name the process reads. */
+  readonly secrets: ReadonlyArray<{ readonly env: string; readonly secret: SecretName }>;
+  /** Published on the Docker host at the same number; cluster.yaml rejects clashes per host. */
+  readonly ports: readonly number[];
+  /** Docker's exec form (`CMD`) or shell form (`CMD-SHELL`). */
+  readonly healthcheck: readonly string[];
+  /** Names other containers on the same Docker host resolve this one by. */
+  readonly aliases: readonly string[];
+  /** Rendered config files uploaded into the container before it starts. */
+  readonly uploads: ReadonlyArray<{ readonly file: string; readonly content: string }>;
+  readonly dataVolume: string;
+  readonly dataDir: string;
+}
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+
+/** Every instance of the plan in a fixed order: etcd, nodes, proxy, monitors, web. */
+export function instancesOfPlan(plan: Plan): InstancePlan[] {
+  return [...plan.etcd.members, ...plan.nodes, plan.proxy, ...plan.monitors, plan.web];
+}
+
+/** Container specs for the whole plan, with the rendered files each container reads. */
+export function containerSpecs(plan: Plan, files: readonly RenderedFile[]): ContainerSpec[] {
+  const instances = instancesOfPlan(plan);
+  // A host name shared by several instances on one Docker host (e.g. the proxy host, which
+  // monitors and web default to) cannot be a network alias: it would resolve to any of them.
+  const hostUse = new Map<string, number>();
+  for (const i of instances) {
+    const key = `${i.dockerHost}/${i.host.toLowerCase()}`;
+    hostUse.set(key, (hostUse.get(key) ?? 0) + 1);
+  }
+  return instances.map((instance) => {
+    const aliases = [instance.name];
+    const host = instance.host.toLowerCase();
+    if (!IPV4.test(host) && host !== instance.name && hostUse.get(`${instance.dockerHost}/${host}`) === 1) {
+      aliases.push(host);
+    }
+    return specOf(plan, instance, aliases, uploadsOf(instance, files));
+  });
+}
+
+/** The one rendered file each container's process reads (`render --target docker` writes the same). */
+export const CONFIG_FILE_NAME: Record<InstancePlan['kind'], string> = {
+  etcd: 'etcd.conf.yml',
+  node: 'dtable_server_config.json',
+  proxy: 'dtable_server_config.json',
+  monitor: 'monitor.json',
+  web: 'web.json',
+};
+
+// The proxy's docker-compose.yml and the dtable-web / dtable-db fragments are for manual and
+// SeaTable deployments; no container of these stacks reads them.
+function uploadsOf(instance: InstancePlan, files: readonly RenderedFile[]): ContainerSpec['uploads'] {
+  const path = `${instance.name}/${CONFIG_FILE_NAME[instance.kind]}`;
+  const config = files.find((f) => f.path === path);
+  if (!config || config.containerPath === '') throw new Error(`${instance.name}: no rendered ${path} with a container path`);
+  return [{ file: config.containerPath, content: config.contents }];
+}
+
+function specOf(
+  plan: Plan,
+  instance: InstancePlan,
+  aliases: string[],
+  uploads: ContainerSpec['uploads'],
+): ContainerSpec {
+  const base = {
+    instance,
+    containerName: `${plan.name}-${instance.name}`,
+    aliases,
+    uploads,
+    dataVolume: instance.dataVolume,
+    dataDir: instance.dataDir,
+  };
+  const configPath = uploads[0]?.file ?? '';
+  switch (instance.kind) {
+    case 'etcd':
+      return {
+        ...base,
+        image: { kind: 'etcd' },
+        command: [ETCD_BIN, '--config-file', configPath],
+        env: [],
+        secrets: [],
+        ports: [instance.clientPort, instance.peerPort],
+        // Exec form: the etcd image is distroless and has no shell.
+        healthcheck: ['CMD', ETCDCTL_BIN, `--endpoints=http://127.0.0.1:${instance.clientPort}`, 'endpoint', 'health'],
+      };
+    case 'node': {
+      const secrets = [{ env: plan.secrets.privateKeyEnv, secret: 'privateKey' as const }];
+      if (instance.image !== null) return overrideSpec(base, instance.image, [instance.port], secrets, []);
+      return {
+        ...base,
+        image: { kind: 'runtime' },
+        command: runtimeCommand('node', configPath),
+        env: ['NODE_ENV=production'],
+        secrets,
+        ports: [instance.port],
+        healthcheck: nodeFetchHealthcheck(instance.port),
+      };
+    }
+    case 'proxy': {
+      const secrets = [{ env: plan.secrets.adminTokenEnv, secret: 'adminToken' as const }];
+      const timeZone = [`TIME_ZONE=${instance.timeZone}`];
+      const ports = [instance.port, instance.adminPort];
+      if (instance.image !== null) return overrideSpec(base, instance.image, ports, secrets, timeZone);
+      return {
+        ...base,
+        image: { kind: 'runtime' },
+        command: runtimeCommand('proxy', configPath),
+        env: ['NODE_ENV=production', ...timeZone, `TZ=${instance.timeZone}`],
+        secrets,
+        ports,
+        healthcheck: nodeFetchHealthcheck(instance.port),
+      };
+    }
+    case 'monitor':
+      return {
+        ...base,
+        image: { kind: 'runtime' },
+        command: runtimeCommand('monitor', configPath),
+        env: ['NODE_ENV=production'],
+        secrets: [],
+        ports: [instance.metricsPort],
+        healthcheck: nodeFetchHealthcheck(instance.metricsPort),
+      };
+    case 'web':
+      return {
+        ...base,
+        image: { kind: 'runtime' },
+        command: runtimeCommand('web', configPath),
+        env: ['NODE_ENV=production'],
+        secrets: [
+          { env: plan.secrets.privateKeyEnv, secret: 'privateKey' },
+          { env: plan.secrets.adminTokenEnv, secret: 'adminToken' },
+        ],
+        ports: [instance.port],
+        healthcheck: nodeFetchHealthcheck(instance.port),
+      };
+  }
+}
+
+type SpecBase = Pick<ContainerSpec, 'instance' | 'containerName' | 'aliases' | 'uploads' | 'dataVolume' | 'dataDir'>;
+
+/**
+ * An image named in cluster.yaml (e.g. SeaTable's dtable-server): it keeps its own entrypoint,
+ * answers SeaTable's `GET /ping/` and ships curl, unlike our slim runtime image.
+ */
+function overrideSpec(
+  base: SpecBase,
+  image: string,
+  ports: number[],
+  secrets: ContainerSpec['secrets'],
+  env: string[],
+): ContainerSpec {
+  return {
+    ...base,
+    image: { kind: 'override', name: image },
+    command: null,
+    env,
+    secrets,
+    ports,
+    healthcheck: ['CMD-SHELL', `curl -fsS http://127.0.0.1:${ports[0]}/ping/ || exit 1`],
+  };
+}
+
+/** How every runtime role starts: the same command the local launcher uses. */
+export function runtimeCommand(role: 'monitor' | 'proxy' | 'node' | 'web', configPath: string): string[] {
+  return ['node', '--import', 'tsx', `runtime/${role}/main.ts`, '--config', configPath];
+}
+
+/** node:20-slim has no curl or wget; Node's own fetch checks GET /health. */
+function nodeFetchHealthcheck(port: number): string[] {
+  const script = `fetch('http://127.0.0.1:${port}/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`;
+  return ['CMD', 'node', '-e', script];
+}
