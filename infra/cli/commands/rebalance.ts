@@ -1,0 +1,73 @@
+// `dtable-cluster rebalance [--dry-run]`: asks the monitor leader for a load-aware rebalance.
+import { requestRebalance, RebalanceError } from '../../../runtime/cluster/etcd/requests.ts';
+import { keyspace } from '../../../runtime/cluster/keyspace.ts';
+import { closeView, openView } from '../../local/cluster-status.ts';
+import type { CliCommand } from '../command.ts';
+import { CONFIG_OPTION, loadPlan, parseFlags, UsageError } from '../options.ts';
+
+const help = `Usage: dtable-cluster rebalance [--dry-run] [--budget N] [--json] [--config FILE] [--run-dir DIR]
+
+Asks the monitor leader to even out load across nodes, using the per-bucket load the nodes
+publish, moving at most the monitor's move budget (or --budget N) buckets. Prints the moves and
+the load before and after. --dry-run only prints the plan.
+
+Options:
+      --dry-run       compute and print the plan without applying it
+      --budget N      maximum buckets to move
+      --json          print the plan as JSON
+  -c, --config FILE   cluster file (default ./cluster.yaml)
+      --run-dir DIR   overrides local.run_dir
+`;
+
+export const command: CliCommand = {
+  name: 'rebalance',
+  summary: 'even out bucket load across nodes (--dry-run to preview)',
+  help,
+  async run(argv) {
+    const { values } = parseFlags('rebalance', argv, {
+      ...CONFIG_OPTION,
+      'run-dir': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
+      budget: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    });
+    let budget: number | undefined;
+    if (values.budget !== undefined) {
+      budget = Number(values.budget);
+      if (!Number.isInteger(budget) || budget < 0) throw new UsageError(`rebalance: --budget must be a whole number >= 0, got "${values.budget}"`);
+    }
+    const runDir = values['run-dir'];
+    const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });
+    const v = await openView(plan).catch((err: Error) => {
+      process.stderr.write(`dtable-cluster: cannot reach etcd (${err.message})\n  hint: is the cluster up? \`dtable-cluster status\`\n`);
+      return null;
+    });
+    if (!v) return 1;
+    try {
+      const dryRun = values['dry-run']!;
+      const r = await requestRebalance(v.client, keyspace(plan.keyPrefix), { dryRun, ...(budget !== undefined ? { budget } : {}), requestedBy: 'dtable-cluster rebalance' });
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ applied: r.applied, epoch: r.epoch, monitor_id: r.monitorId, ...r.plan }, null, 2)}\n`);
+        return 0;
+      }
+      const { moves, before, after } = r.plan;
+      const lines = [
+        `${dryRun ? 'plan (dry run, nothing moved)' : r.applied ? `applied by ${r.monitorId}, epoch ${r.epoch}` : 'not applied'}: ${moves.length} move(s)`,
+        ...moves.map((m) => `  ${m.bucket}  ${m.from ?? '(none)'} -> ${m.to}`),
+        `load per node: max ${before.max.toFixed(2)} -> ${after.max.toFixed(2)}, mean ${before.mean.toFixed(2)}`,
+      ];
+      process.stdout.write(`${lines.join('\n')}\n`);
+      return 0;
+    } catch (err) {
+      if (err instanceof RebalanceError) {
+        process.stderr.write(`dtable-cluster: rebalance failed: ${err.message}\n  hint: is a monitor running? \`dtable-cluster status\`\n`);
+        return 1;
+      }
+      throw err;
+    } finally {
+      await closeView(v);
+    }
+  },
+};
+
+export default command;

@@ -1,0 +1,62 @@
+// `dtable-cluster status [--json]`: the local cluster as etcd and the processes see it.
+import { collectStatus, type ClusterStatus } from '../../local/cluster-status.ts';
+import { runDirLayout } from '../../local/run-dir.ts';
+import type { CliCommand } from '../command.ts';
+import { CONFIG_OPTION, loadPlan, parseFlags } from '../options.ts';
+
+const help = `Usage: dtable-cluster status [--config FILE] [--run-dir DIR] [--json]
+
+Shows the local cluster of cluster.yaml: supervisor and processes, etcd member health, the
+monitor leader, every node (live in etcd, URLs, assigned and owned buckets, weight, load) and the
+assignment epoch. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
+etcd.endpoints[], etcd.members[], nodes[] {node_id, node_url, local_node_url, live, buckets,
+owned, weight, load}, monitor.leader, assignment {epoch, buckets: {hh: node_id}}, processes[].
+Exit code 0 when etcd answers and every node of the plan is live, 1 otherwise.
+
+Options:
+  -c, --config FILE   cluster file (default ./cluster.yaml)
+      --run-dir DIR   overrides local.run_dir
+      --json          machine-readable output
+`;
+
+const yes = (b: boolean) => (b ? 'up' : 'DOWN');
+
+export function formatStatus(s: ClusterStatus): string {
+  const lines: string[] = [];
+  const sup = s.supervisor;
+  lines.push(`cluster ${s.cluster}  run dir ${s.run_dir}`);
+  lines.push(sup.running ? `supervisor pid ${sup.pid} (${sup.phase})` : 'supervisor: not running');
+  lines.push(`web    ${s.web.url}  ${yes(s.web.healthy)}`);
+  lines.push(`proxy  ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
+  lines.push(`etcd   ${s.etcd.healthy ? 'quorum' : 'NO QUORUM'}: ${s.etcd.members.map((m) => `${m.name} ${yes(m.healthy)}`).join(', ')}`);
+  lines.push(`monitor leader ${s.monitor.leader ?? '(none)'}; ${s.monitor.replicas.map((m) => `${m.monitor_id} ${yes(m.healthy)}`).join(', ')}`);
+  if (s.assignment) lines.push(`assignment epoch ${s.assignment.epoch ?? '-'}, ${s.assignment.assigned}/256 buckets assigned`);
+  lines.push('nodes');
+  const w = Math.max(...s.nodes.map((n) => n.node_id.length));
+  for (const n of s.nodes) {
+    const load = n.load ? `  load ${n.load.bases} bases, ${n.load.ops_per_sec.toFixed(1)} ops/s` : '';
+    lines.push(
+      `  ${n.node_id.padEnd(w)}  ${n.live ? 'live' : 'GONE'}  ${String(n.buckets).padStart(3)} buckets (${n.owned} owned)  weight ${n.weight}  ${n.node_url}${load}`,
+    );
+  }
+  if (s.error) lines.push(`! ${s.error}`);
+  return lines.join('\n');
+}
+
+export const command: CliCommand = {
+  name: 'status',
+  summary: 'show nodes, buckets and endpoints (--json for scripts)',
+  help,
+  async run(argv) {
+    const { values } = parseFlags('status', argv, { ...CONFIG_OPTION, 'run-dir': { type: 'string' }, json: { type: 'boolean', default: false } });
+    const runDir = values['run-dir'];
+    const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });
+    const status = await collectStatus(plan, runDirLayout(plan.runDir));
+    process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
+    const planned = new Set(plan.nodes.map((n) => n.nodeId));
+    const ok = !status.error && status.nodes.filter((n) => planned.has(n.node_id)).every((n) => n.live);
+    return ok ? 0 : 1;
+  },
+};
+
+export default command;
