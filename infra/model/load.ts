@@ -99,14 +99,20 @@ function zodIssue(issue: z.core.$ZodIssue, locate: Locator): ClusterIssue[] {
       if (SECRET_WORDS.test(key) && !key.endsWith('_env')) {
         hint =
           'secret values are never written in cluster.yaml: put the value in an environment variable and name the variable under secrets.private_key_env / secrets.admin_token_env';
-      } else if (suggestion) {
-        hint = `did you mean "${suggestion}"?`;
       } else if (known.length > 0) {
         hint = `allowed keys here: ${known.join(', ')}`;
       }
+      if (path.length === 1 && path[0] === 'secrets' && known.includes(`${key}_env`)) {
+        return {
+          ...locate.key(at),
+          message: `secrets.${key} is an inline secret; cluster.yaml only names environment variables (${key}_env)`,
+          hint: `export the value in an environment variable, e.g. ${key.toUpperCase()}_VALUE, and write ${key}_env: ${key.toUpperCase()}_VALUE`,
+        };
+      }
+      const where = path.length > 0 ? ` in ${formatPath(path)}` : '';
       return {
         ...locate.key(at),
-        message: `${formatPath(at)}: unknown key${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
+        message: `unknown key "${key}"${where}${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
         ...(hint ? { hint } : {}),
       };
     });
@@ -117,7 +123,10 @@ function zodIssue(issue: z.core.$ZodIssue, locate: Locator): ClusterIssue[] {
     return [
       {
         ...locate.key(path.slice(0, -1)),
-        message: `${formatPath(path.slice(0, -1))}: missing required key "${String(key)}"`,
+        message:
+          path.length > 1
+            ? `${formatPath(path.slice(0, -1))}: missing required key "${String(key)}"`
+            : `missing required top-level key "${String(key)}"`,
       },
     ];
   }

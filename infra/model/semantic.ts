@@ -66,7 +66,14 @@ function checkNames(instances: ModelInstance[], errors: PathIssue[]): void {
       continue;
     }
     const first = seen.get(inst.name);
-    if (first) {
+    if (first && (inst.kind === 'monitor' || inst.kind === 'web')) {
+      // Monitors and web have implied names; the clash is the explicitly named instance's.
+      errors.push({
+        path: first.namePath,
+        message: `name "${inst.name}" is taken by the ${inst.kind === 'web' ? 'web lookup role' : 'monitor replica'} of the same name`,
+        hint: 'monitor replicas are named monitor-1, monitor-2, ... and the web role is named web; choose another name',
+      });
+    } else if (first) {
       errors.push({
         path: inst.namePath,
         message: `duplicate name "${inst.name}" (already used by the ${first.kind} at ${pathText(first.namePath)})`,
