@@ -1,6 +1,6 @@
 // The generated JSON Schema: committed copy is current, accepts valid files, rejects shape errors.
 import { readFileSync } from 'node:fs';
-import Ajv2020 from 'ajv/dist/2020.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { clusterJsonSchema, clusterJsonSchemaText } from '../../../infra/model/index.ts';
