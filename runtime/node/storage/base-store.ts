@@ -1,0 +1,312 @@
+// Durable base storage with fencing (DESIGN.md section 6). One directory per base on storage
+// shared by every node:
+//
+//   fence/<token>          empty marker: owner <token> has taken the base over
+//   seal-<token>           byte length at which a later owner sealed <token>'s log
+//   log-<token>.jsonl      append-only operations written while <token> owned the base
+//   snapshot-<token>.json  the base as <token> found it at takeover (covers sealed logs only)
+//
+// Takeover by T: create fence/T, then seal every older log at the length read, pick the newest
+// snapshot, replay the sealed logs and T's own log, write snapshot-T. A write by T is
+// acknowledged only after it is fsynced AND no fence newer than T exists: a stale owner whose
+// record lands after a newer owner read the log finds that newer fence and acknowledges nothing,
+// and anything it appended beyond the seal is never read again. Tokens are etcd owner-key
+// create_revisions, so they only grow.
+import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { applyOperation, emptyDtable, type Dtable, type Operation } from '../dtable/model.ts';
+
+const pad = (t: number) => String(t).padStart(20, '0');
+const LOG = /^log-(\d{20})\.jsonl$/;
+const SNAP = /^snapshot-(\d{20})\.json$/;
+
+export interface LogRecord {
+  v: number;
+  op: Operation;
+}
+
+interface Snapshot {
+  format: 1;
+  token: number;
+  version: number;
+  /** Bytes of each older log the snapshot already contains. */
+  covers: Record<string, number>;
+  dtable: Dtable;
+}
+
+/** A newer owner has taken the base over: this node must not serve it any more. */
+export class FencedError extends Error {
+  override name = 'FencedError';
+  constructor(
+    readonly uuid: string,
+    readonly token: number,
+    readonly newer: number,
+  ) {
+    super(`base ${uuid}: owner token ${token} fenced by newer token ${newer}`);
+  }
+}
+
+/** Extra check before acknowledging (the node's lease must still be valid). */
+export type AckGuard = () => Error | null;
+
+export class BaseStore {
+  constructor(readonly root: string) {}
+
+  dir(uuid: string): string {
+    return join(this.root, uuid);
+  }
+
+  /** Take a base over (or reopen it) as owner `token`; resolves with the replayed base and its writer. */
+  async open(uuid: string, token: number, guard: AckGuard = () => null): Promise<OpenBase> {
+    const dir = this.dir(uuid);
+    await mkdir(join(dir, 'fence'), { recursive: true });
+    await writeFile(join(dir, 'fence', pad(token)), '');
+    await fsyncDir(join(dir, 'fence'));
+    const newer = await newestFence(dir);
+    if (newer > token) throw new FencedError(uuid, token, newer);
+
+    const names = await readdir(dir);
+    const logs = names.flatMap((n) => (LOG.test(n) ? [Number(LOG.exec(n)![1])] : [])).sort((a, b) => a - b);
+    const seals = new Map<number, number>();
+    for (const t of logs) if (t < token) seals.set(t, await sealLog(dir, t));
+
+    const snap = await newestSnapshot(dir, names, seals, token);
+    const d: Dtable = snap ? snap.dtable : emptyDtable();
+    let version = snap ? snap.version : 0;
+    for (const t of logs) {
+      if (t > token) continue;
+      // Created after the snapshot's owner sealed the older logs: a stale owner's, never acknowledged.
+      if (snap && t < snap.token && !(pad(t) in snap.covers)) continue;
+      const from = snap?.covers[pad(t)] ?? 0;
+      const upTo = t === token ? Infinity : seals.get(t)!;
+      for (const rec of await readLog(join(dir, `log-${pad(t)}.jsonl`), from, upTo)) {
+        if (rec.v <= version) continue;
+        try {
+          applyOperation(d, rec.op);
+        } catch {
+          // An operation that was refused when written is never logged; skipping keeps replay total.
+        }
+        version = rec.v;
+      }
+    }
+    d.version = version;
+
+    const ownLog = join(dir, `log-${pad(token)}.jsonl`);
+    const ownLen = await fileSize(ownLog);
+    if (!names.includes(`snapshot-${pad(token)}.json`) && ownLen === 0) {
+      const covers: Record<string, number> = {};
+      for (const [t, len] of seals) covers[pad(t)] = len;
+      await writeSnapshot(dir, { format: 1, token, version, covers, dtable: d });
+      if (snap) await collectGarbage(dir, snap.token);
+    }
+    // Drop a torn tail of our own log (a crash mid-append): it was never acknowledged.
+    const validLen = await completeLength(ownLog);
+    const fh = await open(ownLog, constants.O_CREAT | constants.O_WRONLY);
+    if (validLen !== ownLen) await fh.truncate(validLen);
+    return new OpenBase(uuid, token, dir, d, fh, validLen, guard);
+  }
+}
+
+/** A base loaded by its owner: the in-memory dtable and the group-committing log writer. */
+export class OpenBase {
+  private queue: Array<{ line: string; resolve: () => void; reject: (e: Error) => void }> = [];
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+  private fenced: Error | null = null;
+
+  constructor(
+    readonly uuid: string,
+    readonly token: number,
+    private readonly dir: string,
+    readonly dtable: Dtable,
+    private readonly fh: FileHandle,
+    private offset: number,
+    private readonly guard: AckGuard,
+  ) {}
+
+  get version(): number {
+    return this.dtable.version;
+  }
+
+  /** Once set, every later append is refused: the in-memory base may hold unacknowledged changes. */
+  get failure(): Error | null {
+    return this.fenced;
+  }
+
+  /**
+   * Apply `op` in memory and log it; resolves with its version once durable and still owned.
+   * Throws OperationError synchronously-before-logging when the op does not fit.
+   */
+  append(op: Operation): { version: number; durable: Promise<void> } {
+    if (this.fenced) throw this.fenced;
+    if (this.closed) throw new Error(`base ${this.uuid} is closed`);
+    applyOperation(this.dtable, op);
+    const version = ++this.dtable.version;
+    const line = `${JSON.stringify({ v: version, op } satisfies LogRecord)}\n`;
+    const durable = new Promise<void>((resolve, reject) => this.queue.push({ line, resolve, reject }));
+    if (!this.flushing) this.flushing = this.flushLoop();
+    return { version, durable };
+  }
+
+  /** Wait until every queued write is acknowledged or refused. */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    await this.fh.close().catch(() => undefined);
+  }
+
+  private async flushLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        this.queue = [];
+        let err: Error | null = this.fenced;
+        if (!err) {
+          try {
+            const buf = Buffer.from(batch.map((b) => b.line).join(''));
+            await this.fh.write(buf, 0, buf.length, this.offset);
+            await this.fh.datasync();
+            this.offset += buf.length;
+            const newer = await newestFence(this.dir);
+            if (newer > this.token) err = new FencedError(this.uuid, this.token, newer);
+            else err = this.guard();
+          } catch (e) {
+            err = e as Error;
+          }
+        }
+        if (err) {
+          this.fenced ??= err;
+          for (const b of batch) b.reject(err);
+        } else {
+          for (const b of batch) b.resolve();
+        }
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+}
+
+async function newestFence(dir: string): Promise<number> {
+  const names = await readdir(join(dir, 'fence')).catch(() => [] as string[]);
+  let max = 0;
+  for (const n of names) if (/^\d{20}$/.test(n)) max = Math.max(max, Number(n));
+  return max;
+}
+
+/** The seal of an older log: created once (O_EXCL), so every later reader agrees on it. */
+async function sealLog(dir: string, t: number): Promise<number> {
+  const file = join(dir, `seal-${pad(t)}`);
+  try {
+    return Number((await readFile(file, 'utf8')).trim());
+  } catch {
+    /* not sealed yet */
+  }
+  const len = await completeLength(join(dir, `log-${pad(t)}.jsonl`));
+  try {
+    const fd = openSync(file, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY);
+    writeSync(fd, String(len));
+    fsyncSync(fd);
+    closeSync(fd);
+    await fsyncDir(dir);
+    return len;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return Number((await readFile(file, 'utf8')).trim());
+  }
+}
+
+async function newestSnapshot(dir: string, names: string[], seals: Map<number, number>, token: number): Promise<Snapshot | null> {
+  const snaps = names.flatMap((n) => (SNAP.test(n) ? [Number(SNAP.exec(n)![1])] : [])).filter((t) => t <= token);
+  snaps.sort((a, b) => b - a);
+  for (const t of snaps) {
+    try {
+      const s = JSON.parse(await readFile(join(dir, `snapshot-${pad(t)}.json`), 'utf8')) as Snapshot;
+      // A snapshot must not contain more of a log than its seal (defence against a stale writer).
+      const ok = Object.entries(s.covers).every(([tok, len]) => len <= (seals.get(Number(tok)) ?? Infinity));
+      if (ok) return s;
+    } catch {
+      /* unreadable: try an older one */
+    }
+  }
+  return null;
+}
+
+async function writeSnapshot(dir: string, s: Snapshot): Promise<void> {
+  const file = join(dir, `snapshot-${pad(s.token)}.json`);
+  const tmp = `${file}.tmp-${process.pid}`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(JSON.stringify(s));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+  await fsyncDir(dir);
+}
+
+/** Files of owners older than the snapshot we loaded from are contained in it and in ours. */
+async function collectGarbage(dir: string, below: number): Promise<void> {
+  for (const n of await readdir(dir)) {
+    const m = /^(?:log|seal|snapshot)-(\d{20})/.exec(n);
+    if (m && Number(m[1]) < below) await rm(join(dir, n), { force: true });
+  }
+}
+
+async function readLog(file: string, from: number, upTo: number): Promise<LogRecord[]> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch {
+    return [];
+  }
+  const end = Math.min(buf.length, upTo);
+  const text = buf.subarray(from, end).toString('utf8');
+  const out: LogRecord[] = [];
+  const lines = text.split('\n');
+  lines.pop(); // a torn or empty tail
+  for (const l of lines) {
+    try {
+      out.push(JSON.parse(l) as LogRecord);
+    } catch {
+      break;
+    }
+  }
+  return out;
+}
+
+/** Length of the file up to and including its last newline. */
+async function completeLength(file: string): Promise<number> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch {
+    return 0;
+  }
+  return buf.lastIndexOf(0x0a) + 1;
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } catch {
+    /* some filesystems refuse fsync on directories */
+  } finally {
+    await fh.close();
+  }
+}
