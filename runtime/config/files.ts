@@ -86,6 +86,8 @@ export const monitorConfigSchema = z
     reconcile_interval_ms: z.number().int().min(100).default(10000),
     /** Maximum buckets a load-aware rebalance may move. */
     rebalance_move_budget: z.number().int().min(0).default(32),
+    /** etcd's --max-txn-ops; assignment writes are chunked under it (256 + 1 fits in one atomic txn at >= 257). */
+    etcd_max_txn_ops: z.number().int().min(2).default(128),
     /** Prometheus metrics. */
     metrics_listen: listen,
   })
