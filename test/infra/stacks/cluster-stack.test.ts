@@ -185,12 +185,14 @@ describe('uploaded config files', () => {
   beforeAll(async () => {
     out = mkdtempSync(join(tmpdir(), 'stacks-render-'));
     const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
     try {
       for (const f of ['single-host.yaml', 'three-host.yaml']) {
         expect(await renderCommand.run(['--config', fixturePath(f), '--out', join(out, f), '--target', 'docker'])).toBe(0);
       }
     } finally {
       write.mockRestore();
+      warn.mockRestore();
     }
   });
   afterAll(() => rmSync(out, { recursive: true, force: true }));

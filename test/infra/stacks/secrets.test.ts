@@ -1,0 +1,70 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { command as synthCommand } from '../../../infra/cli/commands/synth.ts';
+import { container, fixturePath, synthFixture } from './synth.ts';
+
+// Values an operator would have in the environment while synthesizing (e.g. in CI).
+const SECRETS = {
+  DTABLE_PRIVATE_KEY: 'pk-9f1c2e7a-never-in-json',
+  DTABLE_ADMIN_TOKEN: 'at-51d0b3c8-never-in-json',
+  TF_VAR_dtable_private_key: 'pk-9f1c2e7a-never-in-json',
+  TF_VAR_dtable_admin_token: 'at-51d0b3c8-never-in-json',
+  TRIO_PRIVATE_KEY: 'pk-trio-3b6e-never-in-json',
+  TRIO_ADMIN_TOKEN: 'at-trio-a4c2-never-in-json',
+};
+
+function filesBelow(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    const p = join(dir, e);
+    return statSync(p).isDirectory() ? filesBelow(p) : [p];
+  });
+}
+
+describe('secrets', () => {
+  beforeEach(() => {
+    for (const [k, v] of Object.entries(SECRETS)) vi.stubEnv(k, v);
+  });
+  afterEach(() => vi.unstubAllEnvs());
+
+  it.each(['single-host.yaml', 'three-host.yaml'])('never appear in the synthesized JSON of %s', (fixture) => {
+    const { text } = synthFixture(fixture);
+    for (const value of Object.values(SECRETS)) expect(text).not.toContain(value);
+  });
+
+  it('reach containers only as references to sensitive variables', () => {
+    const s = synthFixture('single-host.yaml');
+    expect(s.json.variable['dtable_private_key']).toMatchObject({ sensitive: true, type: 'string' });
+    expect(s.json.variable['dtable_admin_token']).toMatchObject({ sensitive: true, type: 'string' });
+    expect(container(s, 'dtable-server-01').env).toContain('DTABLE_PRIVATE_KEY=${var.dtable_private_key}');
+    expect(container(s, 'dtable-server-proxy').env).toContain('DTABLE_ADMIN_TOKEN=${var.dtable_admin_token}');
+    expect(container(s, 'monitor-1').env.join('\n')).not.toMatch(/DTABLE_(PRIVATE_KEY|ADMIN_TOKEN)/);
+  });
+
+  it('are named, not written, in the uploaded config files', () => {
+    const s = synthFixture('single-host.yaml');
+    const web = JSON.parse(container(s, 'web').upload[0]!.content) as Record<string, unknown>;
+    expect(web['private_key_env']).toBe('DTABLE_PRIVATE_KEY');
+    expect(web['admin_token_env']).toBe('DTABLE_ADMIN_TOKEN');
+  });
+
+  it('never appear in any file `dtable-cluster synth` writes', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'stacks-secrets-'));
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const warn = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await synthCommand.run(['--config', fixturePath('three-host.yaml'), '--out', out])).toBe(0);
+      const files = filesBelow(out);
+      expect(files.map((f) => f.slice(out.length))).toContain('/stacks/trio/cdk.tf.json');
+      for (const f of files) {
+        const text = readFileSync(f, 'utf8');
+        for (const value of Object.values(SECRETS)) expect(text, f).not.toContain(value);
+      }
+    } finally {
+      write.mockRestore();
+      warn.mockRestore();
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+});
