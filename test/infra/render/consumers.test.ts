@@ -63,7 +63,7 @@ describe.each(['docker', 'local'] as Target[])('files rendered for the %s target
   it('give dtable-web a Python fragment that sets the three cluster settings', () => {
     const values = pythonEval(
       readFileSync(at('dtable-web/dtable_web_settings.py'), 'utf8'),
-      '[ENABLE_DTABLE_SERVER_CLUSTER, ETCD_SERVER_HOST_LIST, DTABLE_PROXY_SERVER_URL, sorted(k for k in locals())]',
+      '[ns["ENABLE_DTABLE_SERVER_CLUSTER"], ns["ETCD_SERVER_HOST_LIST"], ns["DTABLE_PROXY_SERVER_URL"], sorted(ns)]',
     );
     const hosts = target === 'docker'
       ? ['etcd-01.example.com', 'etcd-02.example.com', 'etcd-03.example.com']
