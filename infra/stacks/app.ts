@@ -10,6 +10,7 @@ import { loadClusterFile } from '../model/load.ts';
 import { resolvePlan } from '../plan/resolve.ts';
 import type { Plan } from '../plan/types.ts';
 import { renderPlan } from '../render/render.ts';
+import { PartialBackend } from './backend.ts';
 import { ClusterStack } from './cluster-stack.ts';
 
 /** The repository root: build context of the runtime image. */
@@ -20,6 +21,8 @@ export const CONFIG_ENV = 'DTABLE_CLUSTER_CONFIG';
 
 export interface ClusterAppOptions {
   readonly configFile: string;
+  /** Terraform backend type configured outside the JSON (see backend.ts); default: local. */
+  readonly backend?: string;
   /** Where cdktf writes `stacks/<name>/cdk.tf.json`; default: cdktf's own (CDKTF_OUTDIR or cdktf.out). */
   readonly outdir?: string;
 }
@@ -46,6 +49,7 @@ export function clusterApp(options: ClusterAppOptions): ClusterApp {
     buildContext: relative(stackDir, REPO_ROOT) || '.',
     sourceHash: runtimeSourceHash(),
   });
+  if (options.backend) new PartialBackend(stack, options.backend);
   return { app, stack, plan, warnings, stackDir };
 }
 
