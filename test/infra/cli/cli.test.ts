@@ -1,0 +1,120 @@
+// The CLI as a user runs it: the real bin shim as a child process.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { COMMANDS, loadCommand } from '../../../infra/cli/main.ts';
+import { clusterJsonSchema } from '../../../infra/model/index.ts';
+
+const exec = promisify(execFile);
+const ROOT = new URL('../../../', import.meta.url).pathname;
+const BIN = join(ROOT, 'bin/dtable-cluster.mjs');
+const tmp = mkdtempSync(join(tmpdir(), 'dtc-cli-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(args: string[], cwd = ROOT): Promise<Result> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [BIN, ...args], { cwd });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+it("validate exits 0 on the repository's cluster.yaml", async () => {
+  const r = await cli(['validate']);
+  expect(r).toMatchObject({ code: 0, stderr: '' });
+  expect(r.stdout).toBe('cluster.yaml: ok — cluster "seatable": 3 etcd members, 2 nodes, 1 proxy, 2 monitors, web\n');
+});
+
+it('validate prints warnings to stderr and still exits 0', async () => {
+  const file = join(tmp, 'one-node.yaml');
+  const text = readFileSync(join(ROOT, 'test/fixtures/cluster/base.yaml'), 'utf8').replace(/  - node_id: dtable-server-02\n(    .*\n)+/, '');
+  writeFileSync(file, text);
+  const r = await cli(['validate', '--config', file]);
+  expect(r.code).toBe(0);
+  expect(r.stderr).toBe(`${file}:16:1: warning: only 1 dtable-server node; a cluster needs at least two to survive a node failure\n`);
+});
+
+it('render --out writes every component file for the docker target by default', async () => {
+  const out = join(tmp, 'rendered');
+  const r = await cli(['render', '--out', out]);
+  expect(r.code).toBe(0);
+  expect(r.stdout.trim().split('\n')).toHaveLength(12);
+  expect(readFileSync(join(out, 'dtable-db/dtable-db.conf'), 'utf8')).toContain(
+    'dtable_server_url = "http://dtable-server-proxy.example.com:5550/"',
+  );
+});
+
+it('render --target local writes loopback addresses', async () => {
+  const out = join(tmp, 'rendered-local');
+  const r = await cli(['render', '--target', 'local', '--out', out, '--run-dir', join(tmp, 'run')]);
+  expect(r.code).toBe(0);
+  const node = JSON.parse(readFileSync(join(out, 'dtable-server-01/dtable_server_config.json'), 'utf8'));
+  expect(node.cluster_config.node_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+});
+
+it('render without --out is a usage error with exit code 2', async () => {
+  const r = await cli(['render']);
+  expect(r).toMatchObject({ code: 2, stderr: 'dtable-cluster: render: --out DIR is required\n  hint: e.g. dtable-cluster render --out ./rendered\n' });
+});
+
+it('render with an unknown target is a usage error with exit code 2', async () => {
+  const r = await cli(['render', '--out', join(tmp, 'x'), '--target', 'k8s']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toBe('dtable-cluster: render: --target must be docker or local, got "k8s"\n');
+  expect(existsSync(join(tmp, 'x'))).toBe(false);
+});
+
+it('schema prints the JSON Schema generated from the model', async () => {
+  const r = await cli(['schema']);
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual(clusterJsonSchema());
+});
+
+it('an unknown command exits 2 with a suggestion', async () => {
+  const r = await cli(['valdate']);
+  expect(r).toMatchObject({ code: 2, stderr: 'dtable-cluster: unknown command "valdate" (did you mean "validate"?)\n  hint: run `dtable-cluster --help` for the list of commands\n' });
+});
+
+it('an unknown flag exits 2 pointing at the command help', async () => {
+  const r = await cli(['validate', '--confg', 'x']);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toBe("dtable-cluster: validate: Unknown option '--confg'\n  hint: run `dtable-cluster validate --help`\n");
+});
+
+it('--help lists every command of the CLI contract', async () => {
+  const r = await cli(['--help']);
+  expect(r.code).toBe(0);
+  for (const name of ['up', 'down', 'status', 'validate', 'render', 'schema', 'synth', 'rebalance', 'drain']) {
+    expect(r.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  }
+});
+
+describe.each(['validate', 'render', 'schema'])('%s --help', (name) => {
+  it('prints the usage line and exits 0', async () => {
+    const r = await cli([name, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\n')[0]).toMatch(new RegExp(`^Usage: dtable-cluster ${name}\\b`));
+  });
+});
+
+it('a command whose module does not exist loads as null, so main can say it is not available yet', async () => {
+  expect(await loadCommand('no-such-command')).toBeNull();
+});
+
+it('every listed command that exists exports a command with its own name', async () => {
+  for (const { name } of COMMANDS) {
+    const command = await loadCommand(name);
+    if (command) expect(command.name).toBe(name);
+  }
+});
