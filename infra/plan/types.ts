@@ -15,7 +15,7 @@ interface InstanceBase {
   readonly listenHost: string;
   /** Where the instance keeps data: a directory under the run dir (local) or inside the container (docker). */
   readonly dataDir: string;
-  /** Docker volume name for dataDir (docker target; empty for local). */
+  /** Docker volume name for dataDir (docker target); empty for local, and for the proxy and monitors, which keep no data. */
   readonly dataVolume: string;
 }
 
@@ -115,6 +115,10 @@ export interface RenderedFile {
   readonly component: ComponentKind | 'dtable-web' | 'dtable-db';
   readonly format: 'json' | 'python' | 'ini' | 'yaml';
   readonly contents: string;
-  /** Absolute path at which the consuming process reads it inside its container (docker target). */
+  /**
+   * Absolute path at which the consuming process reads it: inside its container for the docker
+   * target (the proxy's docker-compose.yml: its path on the proxy's machine); for the local
+   * target `<runDir>/conf/<path>`, where `up` writes the rendered files.
+   */
   readonly containerPath: string;
 }
