@@ -56,6 +56,10 @@ export class ClusterView extends EventEmitter {
   private readonly log: Log;
   private nodesCache: Map<string, LiveNode> | null = null;
   private assignCache: Array<string | null> | null = null;
+  /** Parsed owners, weights and loads; dropped on every change under dtable-cluster/. */
+  private ownersCache: Map<string, BucketOwner | null> = new Map();
+  private weightsCache: Map<string, number> | null = null;
+  private loadsCache: Map<string, LoadValue> | null = null;
   private readonly warned = new Map<string, number>();
 
   constructor(
@@ -77,6 +81,9 @@ export class ClusterView extends EventEmitter {
       }
       if (kinds.has('nodes')) this.nodesCache = null;
       if (kinds.has('assignment')) this.assignCache = null;
+      if (kinds.has('owners')) this.ownersCache = new Map();
+      if (kinds.has('weights')) this.weightsCache = null;
+      if (kinds.has('loads')) this.loadsCache = null;
       if (kinds.size > 0) this.emit('change', kinds, changes);
     };
     for (const w of [this.nodeW, this.assignW, this.ownW]) w.on('batch', onBatch);
@@ -164,14 +171,17 @@ export class ClusterView extends EventEmitter {
   /** The current owner of a bucket (holder of dtable-cluster/owner/<hh>), null when none. */
   ownerOf(bucket: string | number): BucketOwner | null {
     const name = typeof bucket === 'number' ? BUCKETS[bucket]! : bucket;
+    const cached = this.ownersCache.get(name);
+    if (cached !== undefined) return cached;
     const e = this.ownW.entries.get(this.ks.owner(name));
-    if (!e) return null;
-    const r = parseJson(ownerValueSchema, e.value);
-    if (!r.ok) {
-      this.warnOnce(e, `ignoring malformed owner value: ${r.reason}`);
-      return null;
+    let owner: BucketOwner | null = null;
+    if (e) {
+      const r = parseJson(ownerValueSchema, e.value);
+      if (r.ok) owner = { nodeId: r.value.node_id, token: e.createRevision, leaseId: e.lease };
+      else this.warnOnce(e, `ignoring malformed owner value: ${r.reason}`);
     }
-    return { nodeId: r.value.node_id, token: e.createRevision, leaseId: e.lease };
+    this.ownersCache.set(name, owner);
+    return owner;
   }
 
   /**
@@ -190,6 +200,7 @@ export class ClusterView extends EventEmitter {
 
   /** Operator weight overrides (dtable-cluster/weight/<node_id>). */
   weightOverrides(): ReadonlyMap<string, number> {
+    if (this.weightsCache) return this.weightsCache;
     const out = new Map<string, number>();
     for (const e of this.ownW.entries.values()) {
       if (!e.key.startsWith(this.ks.weightPrefix)) continue;
@@ -201,6 +212,7 @@ export class ClusterView extends EventEmitter {
       }
       out.set(id, r.value);
     }
+    this.weightsCache = out;
     return out;
   }
 
@@ -211,6 +223,7 @@ export class ClusterView extends EventEmitter {
 
   /** Per-node load published by nodes. */
   loads(): ReadonlyMap<string, LoadValue> {
+    if (this.loadsCache) return this.loadsCache;
     const out = new Map<string, LoadValue>();
     for (const e of this.ownW.entries.values()) {
       if (!e.key.startsWith(this.ks.loadPrefix)) continue;
@@ -221,6 +234,7 @@ export class ClusterView extends EventEmitter {
       }
       out.set(r.value.node_id, r.value);
     }
+    this.loadsCache = out;
     return out;
   }
 
