@@ -137,7 +137,8 @@ function specOf(
         env: ['NODE_ENV=production', ...timeZone, `TZ=${instance.timeZone}`],
         secrets,
         ports,
-        healthcheck: nodeFetchHealthcheck(instance.port),
+        // GET /health lives on the admin port (DESIGN.md section 9); 503 until a node is live.
+        healthcheck: nodeFetchHealthcheck(instance.adminPort),
       };
     }
     case 'monitor':

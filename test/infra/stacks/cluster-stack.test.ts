@@ -136,10 +136,10 @@ describe('single-host cluster', () => {
     expect(ports('web')).toEqual([[8000, 8000]]);
   });
 
-  it('checks each runtime role with GET /health on its main port through node, as the slim image has no curl', () => {
+  it('checks each runtime role with GET /health through node (the slim image has no curl), the proxy on its admin port', () => {
     const probe = (name: string) => container(s, name).healthcheck.test;
     expect(probe('dtable-server-01')).toEqual(['CMD', 'node', '-e', expect.stringContaining("fetch('http://127.0.0.1:5000/health')")]);
-    expect(probe('dtable-server-proxy')[3]).toContain("fetch('http://127.0.0.1:5550/health')");
+    expect(probe('dtable-server-proxy')[3]).toContain("fetch('http://127.0.0.1:5555/health')");
     expect(probe('monitor-2')[3]).toContain("fetch('http://127.0.0.1:9106/health')");
     expect(probe('web')[3]).toContain("fetch('http://127.0.0.1:8000/health')");
   });
