@@ -1,0 +1,69 @@
+// The proxy's admin API (port 5555): GET /health, GET /assignment, GET /metrics, POST /rebalance/.
+// A small fastify app over an AdminSource, so tests can drive it with inject() and no etcd.
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { RebalanceOptions, RebalanceResult } from '../cluster/etcd/requests.ts';
+import type { AssignmentReport } from './cluster-routes.ts';
+import type { ProxyMetrics } from './metrics.ts';
+
+export interface AdminSource {
+  assignment(): AssignmentReport;
+  /** Ask the monitor leader for a rebalance; rejects with a message when it refuses or is absent. */
+  rebalance(opts: RebalanceOptions): Promise<RebalanceResult>;
+  health(): { live: number; down: number; draining: boolean; table_age_ms: number; revision: number };
+}
+
+export interface AdminOptions {
+  source: AdminSource;
+  metrics: ProxyMetrics;
+  /** When set, POST /rebalance/ needs `Authorization: Token <adminToken>` (or Bearer). */
+  adminToken?: string | undefined;
+}
+
+const rebalanceQuery = {
+  type: 'object',
+  properties: {
+    dry_run: { type: 'string', enum: ['0', '1', 'true', 'false'] },
+    budget: { type: 'integer', minimum: 0, maximum: 256 },
+  },
+  additionalProperties: false,
+} as const;
+
+export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  const { source, metrics } = opts;
+
+  app.get('/health', async (_req, reply) => {
+    const h = source.health();
+    const status = h.draining ? 'draining' : h.live > h.down ? 'ok' : 'no_nodes';
+    return reply.code(status === 'ok' ? 200 : 503).send({ status, nodes_live: h.live - h.down, nodes_down: h.down, table_age_ms: h.table_age_ms, revision: h.revision, in_flight: metrics.inFlight });
+  });
+
+  app.get('/assignment', async () => source.assignment());
+
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+
+  app.post<{ Querystring: { dry_run?: string; budget?: number } }>('/rebalance/', { schema: { querystring: rebalanceQuery } }, async (req, reply) => {
+    if (opts.adminToken && !tokenMatches(req.headers.authorization, opts.adminToken)) {
+      return reply.code(401).send({ error: 'unauthorized', message: 'POST /rebalance/ needs Authorization: Token <admin token>' });
+    }
+    const dryRun = req.query.dry_run === '1' || req.query.dry_run === 'true';
+    try {
+      const r = await source.rebalance({ dryRun, ...(req.query.budget === undefined ? {} : { budget: req.query.budget }), requestedBy: 'dtable-proxy' });
+      return { dry_run: dryRun, applied: r.applied, epoch: r.epoch, monitor_id: r.monitorId, moves: r.plan.moves, before: r.plan.before, after: r.plan.after };
+    } catch (err) {
+      return reply.code(503).send({ error: 'rebalance_failed', message: (err as Error).message });
+    }
+  });
+
+  await app.ready();
+  return app;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^(?:Token|Bearer)\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = Buffer.from(m[1]!.trim());
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,110 @@
+// Where a request's base lives (DESIGN.md section 9): a UUID-shaped path segment after
+// `/dtables/`, else the `dtable_uuid` query parameter (socket.io), else the `X-Dtable-Uuid`
+// header. Pure and allocation-light: it runs once per proxied request, so it answers with a number
+// instead of an object.
+import { isBaseUuid } from '../cluster/buckets.ts';
+
+/** No base uuid anywhere: the request may go to any live node. */
+export const NO_BASE = -1;
+/** Not an origin-form path, or one with dot segments, backslashes or control characters. */
+export const BAD_PATH = -2;
+/** A base uuid was given but is neither the dashed nor the plain form. */
+export const BAD_UUID = -3;
+
+export type RouteKey = number;
+
+const DTABLES = '/dtables/';
+const QUERY_KEY = 'dtable_uuid=';
+
+/** Bucket index 0..255 of the request's base, or NO_BASE, BAD_PATH, BAD_UUID. */
+export function routeKey(url: string, uuidHeader: string | string[] | undefined): RouteKey {
+  if (url.charCodeAt(0) !== 47 /* / */) return BAD_PATH;
+  const q = url.indexOf('?');
+  const pathEnd = q < 0 ? url.length : q;
+  if (!isCleanPath(url, pathEnd)) return BAD_PATH;
+
+  const d = url.indexOf(DTABLES);
+  if (d >= 0 && d < pathEnd) {
+    const start = d + DTABLES.length;
+    let end = url.indexOf('/', start);
+    if (end < 0 || end > pathEnd) end = pathEnd;
+    // `/dtables/` with nothing after it is a listing, not a base.
+    if (end > start) return bucketOfSegment(url.slice(start, end));
+  }
+  if (q >= 0) {
+    const v = queryValue(url, q, QUERY_KEY);
+    if (v !== null) return bucketOfSegment(v);
+  }
+  if (uuidHeader !== undefined) {
+    return bucketOfSegment(typeof uuidHeader === 'string' ? uuidHeader.trim() : (uuidHeader[0] ?? '').trim());
+  }
+  return NO_BASE;
+}
+
+function bucketOfSegment(s: string): RouteKey {
+  if (!isBaseUuid(s)) return BAD_UUID;
+  return (hexDigit(s.charCodeAt(0)) << 4) | hexDigit(s.charCodeAt(1));
+}
+
+function hexDigit(c: number): number {
+  if (c <= 57) return c - 48; // 0-9
+  return (c | 0x20) - 87; // a-f, A-F
+}
+
+/** The decoded value of `key` (which ends in `=`) in the query string starting at `q` ('?'), or null. */
+export function queryValue(url: string, q: number, key: string): string | null {
+  let i = q + 1;
+  while (i < url.length) {
+    let amp = url.indexOf('&', i);
+    if (amp < 0) amp = url.length;
+    if (url.startsWith(key, i)) {
+      const raw = url.slice(i + key.length, amp);
+      if (raw.indexOf('%') < 0 && raw.indexOf('+') < 0) return raw;
+      try {
+        return decodeURIComponent(raw.replaceAll('+', ' '));
+      } catch {
+        return raw; // malformed escapes: isBaseUuid rejects it
+      }
+    }
+    i = amp + 1;
+  }
+  return null;
+}
+
+/**
+ * Rejects paths a well-behaved client never sends and a node must never see: dot segments (also
+ * percent-encoded), backslashes, and bytes outside printable ASCII.
+ */
+function isCleanPath(url: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = url.charCodeAt(i);
+    if (c <= 32 || c >= 127 || c === 92 /* \ */) return false;
+    if (c === 46 /* . */ && url.charCodeAt(i - 1) === 47 && isDotSegment(url, i, end)) return false;
+    if (c === 37 /* % */ && url.charCodeAt(i - 1) === 47 && isEncodedDotSegment(url, i, end)) return false;
+  }
+  return true;
+}
+
+function segmentEnds(url: string, i: number, end: number): boolean {
+  return i >= end || url.charCodeAt(i) === 47;
+}
+
+function isDotSegment(url: string, i: number, end: number): boolean {
+  // "/." or "/.." followed by "/" or the end of the path
+  if (segmentEnds(url, i + 1, end)) return true;
+  return url.charCodeAt(i + 1) === 46 && segmentEnds(url, i + 2, end);
+}
+
+function isEncodedDotSegment(url: string, i: number, end: number): boolean {
+  // any mix of "." and "%2e" forming "." or ".." as a whole segment
+  let dots = 0;
+  let j = i;
+  while (j < end && url.charCodeAt(j) !== 47) {
+    if (url.charCodeAt(j) === 46) j += 1;
+    else if (url.charCodeAt(j) === 37 && url.charCodeAt(j + 1) === 50 && (url.charCodeAt(j + 2) | 0x20) === 101) j += 3;
+    else return false;
+    dots += 1;
+    if (dots > 2) return false;
+  }
+  return dots > 0;
+}

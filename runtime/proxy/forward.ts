@@ -1,0 +1,338 @@
+// The HTTP hot path: one Exchange per client request, forwarded to the bucket's node over that
+// node's keep-alive undici Pool, bodies streamed both ways with backpressure. Uses undici's
+// low-level dispatch() with a handler (raw header Buffers, no intermediate Readable), the cheapest
+// path undici offers.
+//
+// Handoff: a 421 from a node, a connection failure or a bucket with no node yet is retried until
+// the request's deadline, waking early when the routing table changes. Only bodies the proxy
+// holds in full can be re-sent: bodies up to `replayLimitBytes` are read before dispatch, larger
+// ones stream straight through and are not retried. A node the proxy cannot connect to is marked
+// down; its buckets answer 503 with Retry-After at once until they move.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Log } from '../cluster/etcd/log.ts';
+import { BAD_PATH, BAD_UUID, NO_BASE, routeKey } from './base-uuid.ts';
+import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import type { RouteTable, Upstream } from './route-table.ts';
+
+export interface ForwarderOptions {
+  routes: RouteTable;
+  metrics: ProxyMetrics;
+  log: Log;
+  /** How long a request for a moving or unowned bucket is retried before a 503. */
+  retryDeadlineMs: number;
+  /** Request bodies up to this size are buffered so they can be re-sent on a 421. Default 1 MiB. */
+  replayLimitBytes?: number;
+  /** Seconds in the Retry-After of a 503. Default 1. */
+  retryAfterSeconds?: number;
+  /** X-Forwarded-Proto when the client sent none. Default "http". */
+  proto?: string;
+}
+
+interface LocalAnswer {
+  status: number;
+  headers: string[];
+  body: Buffer;
+}
+
+function localAnswer(status: number, error: string, message: string, extra: string[] = []): LocalAnswer {
+  const body = Buffer.from(JSON.stringify({ error, message }));
+  return {
+    status,
+    headers: ['content-type', 'application/json; charset=utf-8', 'content-length', String(body.length), 'x-dtable-proxy', 'local', ...extra],
+    body,
+  };
+}
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
+
+export class Forwarder {
+  readonly routes: RouteTable;
+  readonly metrics: ProxyMetrics;
+  readonly log: Log;
+  readonly retryDeadlineMs: number;
+  readonly replayLimit: number;
+  readonly proto: string;
+  readonly badPath: LocalAnswer;
+  readonly badUuid: LocalAnswer;
+  readonly noNode: LocalAnswer;
+  readonly nodeDown: LocalAnswer;
+  readonly badGateway: LocalAnswer;
+  readonly tooLarge: LocalAnswer;
+  private draining = false;
+  private readonly idleWaiters: Array<() => void> = [];
+
+  constructor(opts: ForwarderOptions) {
+    this.routes = opts.routes;
+    this.metrics = opts.metrics;
+    this.log = opts.log;
+    this.retryDeadlineMs = opts.retryDeadlineMs;
+    this.replayLimit = opts.replayLimitBytes ?? 1024 * 1024;
+    this.proto = opts.proto ?? 'http';
+    const retryAfter = ['retry-after', String(opts.retryAfterSeconds ?? 1)];
+    this.badPath = localAnswer(400, 'bad_path', 'request path must be an origin-form path without dot segments');
+    this.badUuid = localAnswer(400, 'bad_dtable_uuid', 'dtable uuid must be 32 hex digits, optionally dashed as 8-4-4-4-12');
+    this.noNode = localAnswer(503, 'no_node', 'no dtable-server serves this base right now', retryAfter);
+    this.nodeDown = localAnswer(503, 'node_down', 'the dtable-server of this base is unreachable', retryAfter);
+    this.badGateway = localAnswer(502, 'bad_gateway', 'the dtable-server failed to answer');
+    this.tooLarge = localAnswer(413, 'too_large', 'request body too large');
+  }
+
+  /** The request handler: (req, res) from node:http (or fastify's raw objects). */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const key = routeKey(req.url!, req.headers['x-dtable-uuid']);
+    if (key < NO_BASE) {
+      this.answer(res, key === BAD_PATH ? this.badPath : this.badUuid);
+      return;
+    }
+    this.metrics.inFlight += 1;
+    new Exchange(this, req, res, key).begin();
+  };
+
+  answer(res: ServerResponse, a: LocalAnswer): void {
+    this.metrics.local.countStatus(a.status);
+    if (res.headersSent || res.destroyed) return;
+    res.writeHead(a.status, a.headers);
+    res.end(a.body);
+  }
+
+  done(): void {
+    this.metrics.inFlight -= 1;
+    if (this.metrics.inFlight === 0 && this.idleWaiters.length > 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  /** Resolves when no request is in flight (for graceful shutdown). */
+  idle(): Promise<void> {
+    this.draining = true;
+    if (this.metrics.inFlight === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+}
+
+const enum Phase {
+  Routing,
+  Waiting,
+  Dispatched,
+  Streaming,
+  Finished,
+}
+
+/** One client request, through however many attempts it takes. Implements undici's handler interface. */
+class Exchange implements Dispatcher.DispatchHandler {
+  private readonly deadline: number;
+  private readonly headers: string[];
+  private body: Buffer | Readable | null = null;
+  private replayable = true;
+  private upstream: Upstream | null = null;
+  private abortUpstream: ((err?: Error) => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
+  private discarding = false;
+  private clientGone = false;
+  private phase = Phase.Routing;
+  private sentAt = 0;
+  private backoffMs = 10;
+  private socketRetries = 0;
+  private ended = false;
+  private dispatched = false;
+
+  constructor(
+    private readonly f: Forwarder,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly key: number,
+  ) {
+    this.deadline = Date.now() + f.retryDeadlineMs;
+    this.headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: f.proto });
+    res.on('close', this.onClientClose);
+  }
+
+  begin(): void {
+    const h = this.req.headers;
+    const length = h['content-length'];
+    if (h['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
+      this.route();
+      return;
+    }
+    if (length !== undefined && Number(length) <= this.f.replayLimit) {
+      this.readWholeBody(Number(length));
+      return;
+    }
+    this.replayable = false;
+    this.body = this.req;
+    this.route();
+  }
+
+  private readWholeBody(length: number): void {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    this.req.on('data', (c: Buffer) => {
+      chunks.push(c);
+      got += c.length;
+    });
+    this.req.once('end', () => {
+      if (this.clientGone) return;
+      this.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, got);
+      if (got !== length) this.replayable = false;
+      this.route();
+    });
+    this.req.once('error', () => this.onClientClose());
+  }
+
+  private route(): void {
+    if (this.clientGone) return;
+    const f = this.f;
+    const u = this.key === NO_BASE ? f.routes.any() : f.routes.target(this.key);
+    if (u === null) {
+      this.retryLater('no_route', f.noNode);
+      return;
+    }
+    if (u.down) {
+      this.finishLocal(f.nodeDown);
+      return;
+    }
+    this.dispatch(u);
+  }
+
+  private dispatch(u: Upstream): void {
+    this.upstream = u;
+    this.dispatched = true;
+    this.phase = Phase.Dispatched;
+    this.sentAt = performance.now();
+    u.pool.dispatch(
+      {
+        origin: u.origin,
+        path: u.pathPrefix === '' ? this.req.url! : u.pathPrefix + this.req.url!,
+        method: this.req.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: this.body,
+      },
+      this,
+    );
+  }
+
+  /** Wait for the routing table to change (or a short backoff) and route again, within the deadline. */
+  private retryLater(reason: 'no_route' | 'misdirected' | 'connect', otherwise: { status: number; headers: string[]; body: Buffer }): void {
+    const left = this.deadline - Date.now();
+    // A streamed body can wait for a route only while nothing of it has been sent.
+    if (left <= 0 || (!this.replayable && this.dispatched) || this.clientGone) {
+      this.finishLocal(otherwise);
+      return;
+    }
+    this.f.metrics.retry(reason);
+    this.phase = Phase.Waiting;
+    const wait = Math.min(this.backoffMs, left);
+    this.backoffMs = Math.min(this.backoffMs * 2, 250);
+    void this.f.routes.waitForChange(wait).then(() => this.route());
+  }
+
+  private finishLocal(a: { status: number; headers: string[]; body: Buffer }): void {
+    this.phase = Phase.Finished;
+    this.f.answer(this.res, a);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.phase = Phase.Finished;
+    this.res.off('close', this.onClientClose);
+    this.f.done();
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished || this.clientGone) return;
+    this.clientGone = true;
+    if (this.abortUpstream && this.phase !== Phase.Finished) this.abortUpstream(new Error('client went away'));
+    if (this.phase === Phase.Routing || this.phase === Phase.Waiting) this.finish();
+  };
+
+  private readonly onDrain = (): void => {
+    const r = this.resumeUpstream;
+    if (r) r();
+  };
+
+  // undici handler interface
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort;
+    if (this.clientGone) abort(new Error('client went away'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true;
+    const u = this.upstream!;
+    u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
+    if (statusCode === 421 && this.replayable && !this.clientGone && Date.now() < this.deadline) {
+      this.discarding = true;
+      return true;
+    }
+    u.stats.countStatus(statusCode);
+    this.phase = Phase.Streaming;
+    this.resumeUpstream = resume;
+    const res = this.res;
+    res.sendDate = false;
+    if (statusText) res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
+    else res.writeHead(statusCode, clientResponseHeaders(rawHeaders));
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.onDrain);
+    return false;
+  }
+
+  onComplete(): void {
+    if (this.discarding) {
+      this.discarding = false;
+      this.abortUpstream = null;
+      this.retryLater('misdirected', this.f.noNode);
+      return;
+    }
+    this.res.end();
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    this.abortUpstream = null;
+    if (this.clientGone) {
+      this.finish();
+      return;
+    }
+    const u = this.upstream!;
+    if (this.phase === Phase.Streaming) {
+      // Headers are out: the client can only learn of the failure by a cut connection.
+      this.res.destroy(err);
+      this.finish();
+      return;
+    }
+    this.discarding = false;
+    const code = (err as { code?: string }).code ?? '';
+    if (CONNECT_ERRORS.has(code)) {
+      this.f.routes.markDown(u, code);
+      // route() answers 503 for a node that is still the target; a moved bucket goes to its new node.
+      if (this.replayable) this.retryLater('connect', this.f.nodeDown);
+      else this.finishLocal(this.f.nodeDown);
+      return;
+    }
+    if (SOCKET_ERRORS.has(code) && this.replayable && this.socketRetries < 2 && Date.now() < this.deadline) {
+      // A kept-alive socket closed by the node under us, or a node that died mid-request.
+      this.socketRetries += 1;
+      this.f.metrics.retry('socket');
+      this.route();
+      return;
+    }
+    this.f.log.debug({ node_id: u.nodeId, code, err: err.message }, 'upstream request failed');
+    this.finishLocal(u.down ? this.f.nodeDown : this.f.badGateway);
+  }
+}

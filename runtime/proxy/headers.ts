@@ -1,0 +1,107 @@
+// Header handling at the proxy boundary: hop-by-hop headers (RFC 9110 section 7.6.1 plus the
+// classic RFC 2616 list and any header the Connection header names) never cross it; the upstream
+// request gets X-Forwarded-For/-Proto/-Host. Works on node's flat rawHeaders arrays so the hot
+// path never builds header objects.
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** Request headers the proxy sets itself (or undici cannot forward). */
+const REPLACED_ON_REQUEST = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'expect']);
+
+export function isHopByHop(lowerName: string): boolean {
+  return HOP_BY_HOP.has(lowerName);
+}
+
+/** Lowercased header names listed in a Connection header value, or null when there are none beyond the usual. */
+function connectionListed(value: string | undefined): Set<string> | null {
+  if (!value) return null;
+  let out: Set<string> | null = null;
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
+    (out ??= new Set()).add(t);
+  }
+  return out;
+}
+
+export interface ForwardedFrom {
+  /** The client's address as the proxy saw it. */
+  remoteAddress: string | undefined;
+  /** `https` when the proxy's own listener is TLS. */
+  proto: string;
+}
+
+/**
+ * The flat header list to send upstream for a request with `raw` (node's rawHeaders).
+ * `keepUpgrade` keeps Connection/Upgrade, for WebSocket handshakes piped at the socket level.
+ */
+export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFrom, keepUpgrade = false): string[] {
+  const out: string[] = [];
+  let xff: string | undefined;
+  let proto: string | undefined;
+  let fwdHost: string | undefined;
+  let host: string | undefined;
+  let connection: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (lower === 'connection') connection = raw[i + 1];
+  }
+  const listed = connectionListed(connection);
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
+    if (REPLACED_ON_REQUEST.has(lower)) {
+      if (lower === 'x-forwarded-for') xff = xff === undefined ? value : `${xff}, ${value}`;
+      else if (lower === 'x-forwarded-proto') proto ??= value;
+      else if (lower === 'x-forwarded-host') fwdHost ??= value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) {
+      if (keepUpgrade && (lower === 'connection' || lower === 'upgrade')) out.push(name, value);
+      continue;
+    }
+    if (listed?.has(lower)) continue;
+    if (lower === 'host') host = value;
+    out.push(name, value);
+  }
+  const client = from.remoteAddress ?? 'unknown';
+  out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);
+  out.push('x-forwarded-proto', proto ?? from.proto);
+  if (fwdHost !== undefined || host !== undefined) out.push('x-forwarded-host', (fwdHost ?? host)!);
+  return out;
+}
+
+/**
+ * The flat header list to send to the client for an upstream response (undici's raw Buffer[] pairs).
+ * Node's ServerResponse adds its own framing (content-length is kept, chunked encoding is redone).
+ */
+export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]): string[] {
+  const out: string[] = [];
+  let listed: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') listed = connectionListed(latin1(raw[i + 1]!));
+  }
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = latin1(raw[i]!);
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    out.push(name, latin1(raw[i + 1]!));
+  }
+  return out;
+}
+
+function latin1(b: Buffer | string): string {
+  return typeof b === 'string' ? b : b.toString('latin1');
+}

@@ -1,0 +1,116 @@
+// Prometheus metrics of the proxy, kept in typed arrays so counting on the hot path allocates
+// nothing: requests by node and status, retries by reason, upstream latency, routing table age.
+
+/** Upstream time-to-response-headers histogram bounds, seconds. */
+const LATENCY_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Counters of one node (kept across pool re-creation, keyed by node id). */
+export class NodeStats {
+  /** Responses by status code (index = status). */
+  readonly statuses = new Float64Array(600);
+  readonly latencyBuckets = new Float64Array(LATENCY_BOUNDS.length + 1);
+  latencySum = 0;
+  latencyCount = 0;
+
+  constructor(readonly nodeId: string) {}
+
+  countStatus(status: number): void {
+    this.statuses[status < 600 ? status : 599]! += 1;
+  }
+
+  observeLatency(seconds: number): void {
+    let i = 0;
+    while (i < LATENCY_BOUNDS.length && seconds > LATENCY_BOUNDS[i]!) i++;
+    this.latencyBuckets[i]! += 1;
+    this.latencySum += seconds;
+    this.latencyCount += 1;
+  }
+}
+
+export type RetryReason = 'misdirected' | 'connect' | 'socket' | 'no_route';
+const RETRY_REASONS: RetryReason[] = ['misdirected', 'connect', 'socket', 'no_route'];
+
+export interface TableGauges {
+  /** ms since the routing table last changed. */
+  ageMs(): number;
+  revision(): number;
+  liveNodes(): number;
+  downNodes(): number;
+}
+
+export class ProxyMetrics {
+  private readonly nodes = new Map<string, NodeStats>();
+  /** Answers the proxy gives itself (bad request, no route, dead node): node label "none". */
+  readonly local = new NodeStats('none');
+  readonly retries = new Float64Array(RETRY_REASONS.length);
+  websocketsOpen = 0;
+  websocketsTotal = 0;
+  inFlight = 0;
+  table: TableGauges | null = null;
+
+  node(nodeId: string): NodeStats {
+    let s = this.nodes.get(nodeId);
+    if (!s) {
+      s = new NodeStats(nodeId);
+      this.nodes.set(nodeId, s);
+    }
+    return s;
+  }
+
+  retry(reason: RetryReason): void {
+    this.retries[RETRY_REASONS.indexOf(reason)]! += 1;
+  }
+
+  retryCount(reason: RetryReason): number {
+    return this.retries[RETRY_REASONS.indexOf(reason)]!;
+  }
+
+  /** Prometheus text exposition format 0.0.4. */
+  render(): string {
+    const out: string[] = [];
+    out.push('# HELP dtable_proxy_requests_total Responses sent to clients, by node that answered and status.');
+    out.push('# TYPE dtable_proxy_requests_total counter');
+    for (const s of [...this.nodes.values(), this.local]) {
+      s.statuses.forEach((n, status) => {
+        if (n > 0) out.push(`dtable_proxy_requests_total{node="${esc(s.nodeId)}",status="${status}"} ${n}`);
+      });
+    }
+    out.push('# HELP dtable_proxy_retries_total Requests re-sent (421 from a node, connect or socket failure, no route yet).');
+    out.push('# TYPE dtable_proxy_retries_total counter');
+    RETRY_REASONS.forEach((r, i) => out.push(`dtable_proxy_retries_total{reason="${r}"} ${this.retries[i]}`));
+    out.push('# HELP dtable_proxy_upstream_latency_seconds Time from dispatch to the node\'s response headers.');
+    out.push('# TYPE dtable_proxy_upstream_latency_seconds histogram');
+    for (const s of this.nodes.values()) {
+      let cum = 0;
+      const node = esc(s.nodeId);
+      LATENCY_BOUNDS.forEach((b, i) => {
+        cum += s.latencyBuckets[i]!;
+        out.push(`dtable_proxy_upstream_latency_seconds_bucket{node="${node}",le="${b}"} ${cum}`);
+      });
+      cum += s.latencyBuckets[LATENCY_BOUNDS.length]!;
+      out.push(`dtable_proxy_upstream_latency_seconds_bucket{node="${node}",le="+Inf"} ${cum}`);
+      out.push(`dtable_proxy_upstream_latency_seconds_sum{node="${node}"} ${s.latencySum}`);
+      out.push(`dtable_proxy_upstream_latency_seconds_count{node="${node}"} ${s.latencyCount}`);
+    }
+    gauge(out, 'dtable_proxy_in_flight_requests', 'HTTP requests being proxied now.', this.inFlight);
+    gauge(out, 'dtable_proxy_websockets_open', 'WebSocket tunnels open now.', this.websocketsOpen);
+    out.push('# HELP dtable_proxy_websockets_total WebSocket tunnels opened.');
+    out.push('# TYPE dtable_proxy_websockets_total counter');
+    out.push(`dtable_proxy_websockets_total ${this.websocketsTotal}`);
+    if (this.table) {
+      gauge(out, 'dtable_proxy_routing_table_age_seconds', 'Seconds since the routing table last changed.', this.table.ageMs() / 1000);
+      gauge(out, 'dtable_proxy_routing_table_revision', 'etcd revision the routing table reflects.', this.table.revision());
+      gauge(out, 'dtable_proxy_nodes_live', 'Registered nodes the proxy can reach.', this.table.liveNodes());
+      gauge(out, 'dtable_proxy_nodes_down', 'Registered nodes the proxy failed to connect to.', this.table.downNodes());
+    }
+    return `${out.join('\n')}\n`;
+  }
+}
+
+function gauge(out: string[], name: string, help: string, value: number): void {
+  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+}
+
+function esc(v: string): string {
+  return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+}

@@ -1,0 +1,235 @@
+// The proxy's in-memory routing table: bucket index → the upstream node to send to, plus one
+// keep-alive undici Pool per node origin. Rebuilt (never patched) from a RoutingSnapshot whenever
+// the cluster view changes; lookups on the hot path are an array index. Nodes the proxy cannot
+// connect to are marked down and probed until they answer, so their buckets get a fast 503
+// instead of a hang.
+import { EventEmitter } from 'node:events';
+import { connect } from 'node:net';
+import { Pool } from 'undici';
+import { BUCKET_COUNT } from '../cluster/buckets.ts';
+import type { Log } from '../cluster/etcd/log.ts';
+import type { NodeStats, ProxyMetrics } from './metrics.ts';
+
+export interface RoutedNode {
+  readonly nodeId: string;
+  /** The node's `local_node_url` (origin plus an optional path prefix). */
+  readonly localNodeUrl: string;
+  /** Changes when the node re-registers (new lease): clears a down mark. */
+  readonly generation?: string;
+}
+
+export interface RoutingSnapshot {
+  readonly nodes: readonly RoutedNode[];
+  /** 256 entries: node id to route the bucket to (its owner, else its assignee), null when none. */
+  readonly targets: ReadonlyArray<string | null>;
+  /** etcd revision the snapshot reflects (0 when not from etcd). */
+  readonly revision?: number;
+}
+
+export interface PoolOptions {
+  /** Max sockets per node. */
+  connections: number;
+  keepAliveTimeoutMs: number;
+  /** Max wait for a node's response headers. */
+  headersTimeoutMs: number;
+  /** Max gap between two body chunks from a node. */
+  bodyTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+export const DEFAULT_POOL_OPTIONS: PoolOptions = {
+  connections: 256,
+  keepAliveTimeoutMs: 30_000,
+  headersTimeoutMs: 60_000,
+  bodyTimeoutMs: 60_000,
+  connectTimeoutMs: 2_000,
+};
+
+export class Upstream {
+  readonly origin: string;
+  /** Path prefix of local_node_url without the trailing slash ("" for a root URL). */
+  readonly pathPrefix: string;
+  readonly host: string;
+  readonly port: number;
+  readonly pool: Pool;
+  down = false;
+  downSince = 0;
+
+  constructor(
+    readonly nodeId: string,
+    readonly localNodeUrl: string,
+    readonly generation: string,
+    readonly stats: NodeStats,
+    opts: PoolOptions,
+  ) {
+    const u = new URL(localNodeUrl);
+    this.origin = u.origin;
+    this.pathPrefix = u.pathname.replace(/\/+$/, '');
+    this.host = u.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(u.port || (u.protocol === 'https:' ? 443 : 80));
+    this.pool = new Pool(this.origin, {
+      connections: opts.connections,
+      pipelining: 1,
+      keepAliveTimeout: opts.keepAliveTimeoutMs,
+      keepAliveMaxTimeout: opts.keepAliveTimeoutMs,
+      headersTimeout: opts.headersTimeoutMs,
+      bodyTimeout: opts.bodyTimeoutMs,
+      connect: { timeout: opts.connectTimeoutMs, noDelay: true },
+    });
+  }
+}
+
+export interface RouteTableOptions {
+  metrics: ProxyMetrics;
+  log: Log;
+  pool?: Partial<PoolOptions>;
+  /** How often a down node is probed with a TCP connect. */
+  probeIntervalMs?: number;
+}
+
+export class RouteTable extends EventEmitter {
+  private targets: Array<Upstream | null> = new Array(BUCKET_COUNT).fill(null);
+  private readonly upstreams = new Map<string, Upstream>();
+  private live: Upstream[] = [];
+  private rr = 0;
+  private changedAt = Date.now();
+  private rev = 0;
+  private waiters: Array<() => void> = [];
+  private probeTimer: NodeJS.Timeout | null = null;
+  private readonly poolOpts: PoolOptions;
+  private readonly probeIntervalMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: RouteTableOptions) {
+    super();
+    this.poolOpts = { ...DEFAULT_POOL_OPTIONS, ...opts.pool };
+    this.probeIntervalMs = opts.probeIntervalMs ?? 250;
+    const self = this;
+    opts.metrics.table = {
+      ageMs: () => Date.now() - self.changedAt,
+      revision: () => self.rev,
+      liveNodes: () => self.live.filter((u) => !u.down).length,
+      downNodes: () => self.live.filter((u) => u.down).length,
+    };
+  }
+
+  /** Replace the table. Pools of nodes that left are closed after their in-flight requests. */
+  update(s: RoutingSnapshot): void {
+    if (this.closed) return;
+    const seen = new Set<string>();
+    for (const n of s.nodes) {
+      seen.add(n.nodeId);
+      const gen = n.generation ?? '';
+      const have = this.upstreams.get(n.nodeId);
+      if (have && have.localNodeUrl === n.localNodeUrl) {
+        if (have.generation === gen) continue;
+        if (have.down) this.opts.log.info({ node_id: n.nodeId }, 'node re-registered: routing to it again');
+      }
+      if (have) void have.pool.close().catch(() => undefined);
+      try {
+        this.upstreams.set(n.nodeId, new Upstream(n.nodeId, n.localNodeUrl, gen, this.opts.metrics.node(n.nodeId), this.poolOpts));
+      } catch (err) {
+        this.opts.log.warn({ node_id: n.nodeId, local_node_url: n.localNodeUrl, err: (err as Error).message }, 'ignoring node with unusable local_node_url');
+      }
+    }
+    for (const [id, u] of this.upstreams) {
+      if (seen.has(id)) continue;
+      this.upstreams.delete(id);
+      void u.pool.close().catch(() => undefined);
+    }
+    const targets: Array<Upstream | null> = new Array(BUCKET_COUNT).fill(null);
+    for (let i = 0; i < BUCKET_COUNT; i++) {
+      const id = s.targets[i];
+      targets[i] = id ? (this.upstreams.get(id) ?? null) : null;
+    }
+    this.targets = targets;
+    this.live = [...this.upstreams.values()];
+    this.rev = s.revision ?? this.rev;
+    this.changedAt = Date.now();
+    const w = this.waiters;
+    this.waiters = [];
+    for (const wake of w) wake();
+    this.emit('change');
+  }
+
+  /** The node for bucket `i`, or null when the bucket has no registered owner or assignee. */
+  target(i: number): Upstream | null {
+    return this.targets[i]!;
+  }
+
+  /** Any reachable node, round robin (for requests without a base). */
+  any(): Upstream | null {
+    const n = this.live.length;
+    for (let k = 0; k < n; k++) {
+      const u = this.live[(this.rr = (this.rr + 1) % n)]!;
+      if (!u.down) return u;
+    }
+    return null;
+  }
+
+  /** Resolves at the next update() or after `ms`, whichever comes first. */
+  waitForChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, ms));
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.waiters.push(done);
+    });
+  }
+
+  markDown(u: Upstream, reason: string): void {
+    if (u.down || this.upstreams.get(u.nodeId) !== u) return;
+    u.down = true;
+    u.downSince = Date.now();
+    this.opts.log.warn({ node_id: u.nodeId, origin: u.origin, reason }, 'node unreachable: answering 503 for its buckets');
+    this.scheduleProbe();
+  }
+
+  private scheduleProbe(): void {
+    if (this.probeTimer || this.closed) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      const down = this.live.filter((u) => u.down);
+      for (const u of down) {
+        const sock = connect({ host: u.host, port: u.port });
+        sock.setTimeout(this.probeIntervalMs * 4);
+        sock.once('connect', () => {
+          sock.destroy();
+          if (u.down) {
+            u.down = false;
+            this.opts.log.info({ node_id: u.nodeId, down_ms: Date.now() - u.downSince }, 'node reachable again');
+          }
+        });
+        sock.once('timeout', () => sock.destroy());
+        sock.once('error', () => undefined);
+      }
+      if (down.length > 0) this.scheduleProbe();
+    }, this.probeIntervalMs);
+    this.probeTimer.unref();
+  }
+
+  /** For the admin API: node id → upstream. */
+  nodes(): ReadonlyMap<string, Upstream> {
+    return this.upstreams;
+  }
+
+  revision(): number {
+    return this.rev;
+  }
+
+  ageMs(): number {
+    return Date.now() - this.changedAt;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    const w = this.waiters;
+    this.waiters = [];
+    for (const wake of w) wake();
+    await Promise.all([...this.upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
+    this.upstreams.clear();
+  }
+}

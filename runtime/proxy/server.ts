@@ -1,0 +1,90 @@
+// The proxy listener (port 5550): every request goes to the Forwarder, every Upgrade to the
+// tunnels. Two engines behind one interface so the benchmark can compare them: "node" (a bare
+// node:http server calling the forwarder) and "fastify" (a catch-all route that hijacks the
+// reply). See docs/proxy.md for the measurement behind the default.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Forwarder } from './forward.ts';
+import type { UpgradeTunnels } from './websocket.ts';
+
+export type ProxyEngine = 'node' | 'fastify';
+
+export interface ProxyServerOptions {
+  forwarder: Forwarder;
+  tunnels: UpgradeTunnels;
+  engine?: ProxyEngine;
+  /** Larger request heads get 431 from node's parser, before any routing. Default 16 KiB. */
+  maxHeaderSize?: number;
+  /** Idle keep-alive time of client connections. Default 65 s (longer than typical client pools). */
+  keepAliveTimeoutMs?: number;
+}
+
+export interface ProxyServer {
+  readonly server: Server;
+  /** Present with the fastify engine (tests use its inject()). */
+  readonly app: FastifyInstance | null;
+  listen(host: string, port: number): Promise<number>;
+  /** Stop accepting, let in-flight requests finish (up to drainMs), then cut the rest. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export async function createProxyServer(opts: ProxyServerOptions): Promise<ProxyServer> {
+  const engine = opts.engine ?? 'node';
+  const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
+  const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
+  let server: Server;
+  let app: FastifyInstance | null = null;
+  if (engine === 'node') {
+    server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, opts.forwarder.handle);
+  } else {
+    app = Fastify({
+      logger: false,
+      maxParamLength: 8192,
+      serverFactory: (handler) =>
+        createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, handler as (req: IncomingMessage, res: ServerResponse) => void),
+    });
+    // Leave every body unread: the forwarder streams it.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+    const handle = opts.forwarder.handle;
+    app.all('/*', (request, reply) => {
+      reply.hijack();
+      handle(request.raw, reply.raw);
+    });
+    await app.ready();
+    server = app.server;
+  }
+  server.keepAliveTimeout = keepAliveTimeout;
+  server.headersTimeout = Math.max(server.headersTimeout, 60_000);
+  server.on('upgrade', opts.tunnels.handle);
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+  });
+
+  return {
+    server,
+    app,
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve((server.address() as AddressInfo).port);
+        });
+      }),
+    async close(drainMs = 10_000) {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([opts.forwarder.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
+      clearTimeout(timer);
+      opts.tunnels.closeAll();
+      server.closeAllConnections();
+      await closed;
+      if (app) await app.close().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { allTo, startInProcessProxy, type InProcessProxy } from './fixtures/in-process-proxy.ts';
+import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
+
+const UUID_5E = '5e5c6ad2-1111-4222-8333-444455556666';
+const BUCKET_5E = 0x5e;
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('forwarding (in-process proxy, fake nodes)', () => {
+  let proxy: InProcessProxy;
+  let a: FakeNode;
+  let b: FakeNode;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startFakeNode('dtable-server-a'), startFakeNode('dtable-server-b')]);
+    proxy = await startInProcessProxy({ retryDeadlineMs: 1500 });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await Promise.all([a?.close(), b?.close()]);
+  });
+  afterEach(() => {
+    a.refused.clear();
+    b.refused.clear();
+    proxy.setRoutes([{ nodeId: a.nodeId, url: a.url }, { nodeId: b.nodeId, url: b.url }], allTo(a.nodeId));
+  });
+
+  function routeOnlyBucketTo(bucket: number, nodeId: string | null) {
+    const t = allTo(a.nodeId);
+    t[bucket] = nodeId;
+    proxy.setRoutes([{ nodeId: a.nodeId, url: a.url }, { nodeId: b.nodeId, url: b.url }], t);
+  }
+
+  it('sends a path with a dashed uuid to the node of its bucket', async () => {
+    routeOnlyBucketTo(BUCKET_5E, b.nodeId);
+    const r = await request(`${proxy.url}/api/v1/dtables/${UUID_5E}/rows/`);
+    await r.body.dump();
+    expect(r.headers['x-dtable-server-node']).toBe(b.nodeId);
+  });
+
+  it('sends a socket.io request to the node named by its dtable_uuid query parameter', async () => {
+    routeOnlyBucketTo(BUCKET_5E, b.nodeId);
+    const r = await request(`${proxy.url}/socket.io/?dtable_uuid=${UUID_5E.replaceAll('-', '')}&EIO=4&transport=polling`);
+    await r.body.dump();
+    expect(r.headers['x-dtable-server-node']).toBe(b.nodeId);
+  });
+
+  it('sends a request with an X-Dtable-Uuid header to the node of that base', async () => {
+    routeOnlyBucketTo(BUCKET_5E, b.nodeId);
+    const r = await request(`${proxy.url}/api/v1/internal/something/`, { headers: { 'x-dtable-uuid': UUID_5E.toUpperCase() } });
+    await r.body.dump();
+    expect(r.headers['x-dtable-server-node']).toBe(b.nodeId);
+  });
+
+  it('sends uuid-less paths to every live node in turn', async () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const r = await request(`${proxy.url}/ping/`);
+      await r.body.dump();
+      seen.add(String(r.headers['x-dtable-server-node']));
+    }
+    expect(seen).toEqual(new Set([a.nodeId, b.nodeId]));
+  });
+
+  it('forwards method, path, query and body unchanged', async () => {
+    const r = await request(`${proxy.url}/dtables/${UUID_5E}/x/?a=1&b=%20`, { method: 'PUT', body: 'x'.repeat(5000) });
+    const j = (await r.body.json()) as { method: string; url: string; bytes: number };
+    expect(j).toMatchObject({ method: 'PUT', url: `/dtables/${UUID_5E}/x/?a=1&b=%20`, bytes: 5000 });
+  });
+
+  it('strips hop-by-hop request headers and sets X-Forwarded-For, -Proto and -Host', async () => {
+    const answer = await rawRequest(
+      proxy.port,
+      'GET /ping/ HTTP/1.1\r\nHost: internal.example:5550\r\nConnection: close, x-secret-hop\r\nX-Secret-Hop: 1\r\nKeep-Alive: timeout=5\r\n' +
+        'TE: trailers\r\nProxy-Authorization: x\r\nX-Forwarded-For: 10.0.0.1\r\nX-Kept: yes\r\n\r\n',
+      true,
+    );
+    const j = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
+    for (const h of ['x-secret-hop', 'te', 'proxy-authorization', 'keep-alive']) expect(j.headers).not.toHaveProperty(h);
+    expect(j.headers['x-kept']).toBe('yes');
+    expect(j.headers['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
+    expect(j.headers['x-forwarded-proto']).toBe('http');
+    expect(j.headers['x-forwarded-host']).toBe('internal.example:5550');
+  });
+
+  it('retries a 421 until the bucket moves and answers from the new node', async () => {
+    a.refused.add(BUCKET_5E);
+    setTimeout(() => routeOnlyBucketTo(BUCKET_5E, b.nodeId), 200);
+    const r = await request(`${proxy.url}/dtables/${UUID_5E}/`, { method: 'POST', body: '{"x":1}', headers: { 'content-type': 'application/json' } });
+    const j = (await r.body.json()) as { bytes: number };
+    expect(r.statusCode).toBe(200);
+    expect(r.headers['x-dtable-server-node']).toBe(b.nodeId);
+    expect(j.bytes).toBe(7);
+  });
+
+  it('answers 503 with Retry-After at once for a bucket whose node refuses connections', async () => {
+    proxy.setRoutes([{ nodeId: a.nodeId, url: a.url }, { nodeId: 'dtable-server-dead', url: 'http://127.0.0.1:1/' }], (() => {
+      const t = allTo(a.nodeId);
+      t[BUCKET_5E] = 'dtable-server-dead';
+      return t;
+    })());
+    const t0 = Date.now();
+    const r = await request(`${proxy.url}/dtables/${UUID_5E}/`);
+    await r.body.dump();
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(Date.now() - t0).toBeLessThan(1000);
+    const other = await request(`${proxy.url}/dtables/00${UUID_5E.slice(2)}/`);
+    await other.body.dump();
+    expect(other.statusCode).toBe(200);
+  });
+
+  it('answers 503 with Retry-After after the deadline for a bucket no node serves', async () => {
+    routeOnlyBucketTo(BUCKET_5E, null);
+    const r = await request(`${proxy.url}/dtables/${UUID_5E}/`);
+    await r.body.dump();
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('1');
+  });
+
+  it('answers 400 for a malformed uuid in the path without reaching a node', async () => {
+    const before = a.seen.length + b.seen.length;
+    for (const path of ['/dtables/5e5c6ad2-1111/', '/api/v1/dtables/zz5c6ad211114222833344445555666/rows/', '/socket.io/?dtable_uuid=nope']) {
+      const r = await request(`${proxy.url}${path}`);
+      await r.body.dump();
+      expect(r.statusCode).toBe(400);
+    }
+    expect(a.seen.length + b.seen.length).toBe(before);
+  });
+
+  it('answers 400 for dot segments without reaching a node', async () => {
+    const before = a.seen.length + b.seen.length;
+    const answers = await Promise.all(['/api/../admin', '/api/%2e%2E/x', '/a/./b'].map((p) => rawRequest(proxy.port, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)));
+    for (const a of answers) expect(a).toMatch(/^HTTP\/1\.1 400 /);
+    expect(a.seen.length + b.seen.length).toBe(before);
+  });
+
+  it('answers 431 for oversized request headers without reaching a node', async () => {
+    const before = a.seen.length + b.seen.length;
+    const answer = await rawRequest(proxy.port, `GET /ping/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(a.seen.length + b.seen.length).toBe(before);
+  });
+
+  it('closes the upstream socket of a download the client abandons', async () => {
+    const aborted = a.aborted();
+    const ac = new AbortController();
+    const r = await request(`${proxy.url}/download?bytes=${50 * 1024 * 1024}`, { signal: ac.signal, headers: { 'x-dtable-uuid': UUID_5E } });
+    for await (const _ of r.body) break; // read one chunk, then go away
+    ac.abort();
+    await until(() => a.aborted() === aborted + 1);
+    expect(a.inFlight()).toBe(0);
+  });
+
+  it('closes the upstream socket of a request the client abandons before the answer', async () => {
+    const aborted = a.aborted();
+    const ac = new AbortController();
+    const pending = request(`${proxy.url}/hang`, { signal: ac.signal, headers: { 'x-dtable-uuid': UUID_5E } }).catch(() => undefined);
+    await until(() => a.seen.at(-1) === 'GET /hang');
+    ac.abort();
+    await pending;
+    await until(() => a.aborted() === aborted + 1);
+    expect(a.inFlight()).toBe(0);
+    await until(() => proxy.metrics.inFlight === 0);
+  });
+});
+
+/** Send `text` on a fresh socket; resolve with the answer's head (or, with `whole`, everything until close). */
+function rawRequest(port: number, text: string, whole = false): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(text));
+    let out = '';
+    s.on('data', (d) => {
+      out += d.toString('latin1');
+      if (!whole && out.includes('\r\n\r\n')) s.destroy();
+    });
+    s.on('close', () => resolve(out));
+    s.on('error', reject);
+  });
+}
