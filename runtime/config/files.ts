@@ -42,6 +42,12 @@ export const nodeConfigSchema = z
         weight: z.number().min(0).default(1),
         /** Where bases, the saved lease id and logs live. */
         data_dir: z.string().min(1),
+        /**
+         * Base storage shared by every node (bases move between nodes with their buckets):
+         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/bases`, which only
+         * suits a single node.
+         */
+        storage_dir: z.string().min(1).optional(),
         /** Environment variable holding the HS256 key for base access tokens. */
         private_key_env: z.string().default('DTABLE_PRIVATE_KEY'),
         /** Unload a base after this many seconds without use. */

@@ -37,6 +37,8 @@ export interface AppliedEvent {
   uuid: string;
   op: Operation;
   version: number;
+  /** Socket id the operation came from, when it came over socket.io. */
+  origin?: string | undefined;
 }
 
 interface Loaded {
@@ -114,7 +116,7 @@ export class LoadedBases extends EventEmitter {
    * `build` returning null means "nothing to do" (an idempotent retry): resolves after earlier
    * writes are durable, with the current version.
    */
-  async write(uuid: string, build: (d: Dtable) => Operation | null): Promise<{ version: number; op: Operation | null }> {
+  async write(uuid: string, build: (d: Dtable) => Operation | null, origin?: string): Promise<{ version: number; op: Operation | null }> {
     const base = await this.get(uuid);
     const bucket = bucketOf(uuid);
     const op = build(base.dtable);
@@ -139,7 +141,7 @@ export class LoadedBases extends EventEmitter {
     const s = this.stats.get(bucket) ?? { ops: 0, rate: 0 };
     s.ops++;
     this.stats.set(bucket, s);
-    this.emit('applied', { uuid, op, version: pending.version } satisfies AppliedEvent);
+    this.emit('applied', { uuid, op, version: pending.version, origin } satisfies AppliedEvent);
     return { version: pending.version, op };
   }
 
@@ -153,6 +155,15 @@ export class LoadedBases extends EventEmitter {
       await Promise.all(mine.map(([, l]) => l.base.close()));
     } finally {
       this.closing.delete(bucket);
+    }
+  }
+
+  /** Forget a bucket's bases at once (lease lost): queued writes fail their ack guard. */
+  dropBucket(bucket: string): void {
+    for (const [u, l] of [...this.loaded.entries()]) {
+      if (l.bucket !== bucket) continue;
+      this.loaded.delete(u);
+      void l.base.close();
     }
   }
 

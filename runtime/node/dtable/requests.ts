@@ -128,3 +128,20 @@ function intParam(v: string | undefined, name: string, dflt: number): number {
   if (!/^\d{1,9}$/.test(v)) throw new OperationError(`${name} must be a non-negative integer`);
   return Number(v);
 }
+
+const column = z.object({ key: z.string().min(1), name: z.string().min(1), type: z.string().min(1), width: z.number(), data: z.record(z.string(), z.unknown()).nullable() });
+const row = z.looseObject({ _id: z.string().regex(ROW_ID), _ctime: z.string(), _mtime: z.string() });
+const tid = z.string().min(1);
+
+/** An operation sent by a socket.io client (`update-dtable`): the resolved form the log stores. */
+export const operationSchema = z.discriminatedUnion('op_type', [
+  z.object({ op_type: z.literal('insert_table'), table_id: tid, table_name: z.string().min(1), columns: z.array(column).min(1), view_id: z.string().min(1) }),
+  z.object({ op_type: z.literal('rename_table'), table_id: tid, table_name: z.string().min(1) }),
+  z.object({ op_type: z.literal('delete_table'), table_id: tid }),
+  z.object({ op_type: z.literal('insert_column'), table_id: tid, column }),
+  z.object({ op_type: z.literal('rename_column'), table_id: tid, column_key: z.string().min(1), new_column_name: z.string().min(1) }),
+  z.object({ op_type: z.literal('delete_column'), table_id: tid, column_key: z.string().min(1) }),
+  z.object({ op_type: z.literal('insert_rows'), table_id: tid, rows: z.array(row).min(1) }),
+  z.object({ op_type: z.literal('modify_rows'), table_id: tid, updates: z.array(z.object({ row_id: z.string().min(1), updated: z.record(z.string(), z.unknown()) })).min(1), mtime: z.string() }),
+  z.object({ op_type: z.literal('delete_rows'), table_id: tid, row_ids: z.array(z.string().min(1)).min(1) }),
+]);

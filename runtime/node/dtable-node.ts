@@ -1,0 +1,163 @@
+// A reference dtable-server node: wires the etcd adapters (registration, cluster view, bucket
+// ownership), the base storage, the REST API and socket.io. The entry file (main.ts) only reads
+// the config and handles signals.
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Server as HttpServer } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { connectEtcd, type Etcd3 } from '../cluster/etcd/client.ts';
+import { ClusterView } from '../cluster/etcd/cluster-view.ts';
+import type { Log } from '../cluster/etcd/log.ts';
+import { NodeRegistration } from '../cluster/etcd/registration.ts';
+import { keyspace } from '../cluster/keyspace.ts';
+import type { NodeConfig } from '../config/files.ts';
+import { LoadedBases } from './bases.ts';
+import { BucketOwnership } from './bucket-ownership.ts';
+import { buildNodeApp } from './http/app.ts';
+import { BaseSockets } from './sockets.ts';
+import { BaseStore } from './storage/base-store.ts';
+
+export interface DtableNodeOptions {
+  config: NodeConfig;
+  privateKey: string;
+  log: Log & { child?: (b: object) => Log };
+  /** Period of the load report; default 5000 ms. */
+  loadIntervalMs?: number;
+}
+
+export class DtableNode {
+  private client: Etcd3 | null = null;
+  private view: ClusterView | null = null;
+  private reg: NodeRegistration | null = null;
+  private ownership: BucketOwnership | null = null;
+  private app: FastifyInstance | null = null;
+  private sockets: BaseSockets | null = null;
+  private bases: LoadedBases | null = null;
+  private timers: NodeJS.Timeout[] = [];
+  private ready = false;
+
+  constructor(private readonly opts: DtableNodeOptions) {}
+
+  get nodeId(): string {
+    return this.opts.config.cluster_config.node_id;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    const cc = config.cluster_config;
+    const dc = config.dtable_cluster;
+    mkdirSync(dc.data_dir, { recursive: true });
+    const storageDir = dc.storage_dir ?? join(dc.data_dir, 'bases');
+    mkdirSync(storageDir, { recursive: true });
+    const ks = keyspace(dc.key_prefix);
+
+    this.client = connectEtcd({ hostList: cc.etcd_host_list, tls: dc.tls });
+    this.view = await ClusterView.open(this.client, ks, { log });
+    this.reg = new NodeRegistration(this.client, {
+      ks,
+      registration: { node_id: cc.node_id, node_url: cc.node_url, local_node_url: cc.local_node_url, weight: dc.weight },
+      ttlSeconds: dc.lease_ttl,
+      previousLeaseId: this.readLeaseId(),
+      log,
+    });
+    this.reg.on('registered', (id: string) => this.saveLeaseId(id));
+
+    const gateRef: { current: BucketOwnership | null } = { current: null };
+    const gate = {
+      tokenFor: (b: string) => gateRef.current?.tokenFor(b) ?? null,
+      ackGuard: (b: string, t: number) => gateRef.current?.ackGuard(b, t) ?? new Error('not started'),
+      ownerInfo: (b: string) => gateRef.current?.ownerInfo(b) ?? null,
+    };
+    this.bases = new LoadedBases(new BaseStore(storageDir), gate);
+    const bases = this.bases;
+    this.app = buildNodeApp({
+      nodeId: cc.node_id,
+      bases,
+      gate,
+      privateKey: this.opts.privateKey,
+      maxBodyBytes: dc.max_body_bytes,
+      ready: () => this.ready,
+      sysInfo: () => ({ sockets: this.sockets?.count() ?? 0, buckets: this.ownership?.owned().length ?? 0 }),
+    });
+    await this.app.ready();
+    this.sockets = new BaseSockets(this.app.server as HttpServer, { bases, privateKey: this.opts.privateKey, log });
+    const sockets = this.sockets;
+
+    this.ownership = new BucketOwnership(this.client, this.view, this.reg, {
+      unload: async (b) => {
+        await bases.unloadBucket(b);
+        sockets.closeBucket(b, 'bucket moved to another node');
+      },
+      drop: (b) => {
+        bases.dropBucket(b);
+        sockets.closeBucket(b, 'node lost its lease');
+      },
+    }, log);
+    gateRef.current = this.ownership;
+
+    await this.app.listen({ host: dc.listen.host, port: dc.listen.port });
+    await this.reg.start();
+    this.ownership.start();
+    this.ready = true;
+
+    const every = this.opts.loadIntervalMs ?? 5000;
+    let last = Date.now();
+    this.timers.push(
+      setInterval(() => {
+        const now = Date.now();
+        void this.publishLoad(now - last).catch((err) => log.warn({ err: (err as Error).message }, 'load report failed'));
+        last = now;
+      }, every),
+      setInterval(() => void bases.unloadIdle(dc.idle_unload_seconds * 1000), Math.min(dc.idle_unload_seconds * 500, 30_000)),
+    );
+    for (const t of this.timers) t.unref?.();
+    log.info({ node_id: cc.node_id, listen: dc.listen, storage_dir: storageDir }, 'node started');
+  }
+
+  /** Port actually listened on (tests pass port 0). */
+  port(): number {
+    const a = this.app?.server.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** Graceful stop: no new writes, flush, release owner keys, revoke the lease. */
+  async stop(): Promise<void> {
+    const log = this.opts.log;
+    this.ready = false;
+    for (const t of this.timers) clearInterval(t);
+    await this.ownership?.stop();
+    await this.bases?.closeAll();
+    await this.reg?.stop().catch((err) => log.warn({ err: (err as Error).message }, 'lease revoke failed'));
+    await this.sockets?.close().catch(() => undefined);
+    await this.app?.close().catch(() => undefined);
+    await this.view?.close().catch(() => undefined);
+    this.client?.close();
+    log.info({ node_id: this.nodeId }, 'node stopped');
+  }
+
+  private async publishLoad(elapsedMs: number): Promise<void> {
+    const lease = this.reg?.leaseId;
+    if (!lease || !this.client || !this.view || !this.bases) return;
+    const value = { node_id: this.nodeId, updated_at: new Date().toISOString(), buckets: this.bases.load(elapsedMs) };
+    await this.client.put(this.view.ks.load(this.nodeId)).value(JSON.stringify(value)).lease(lease);
+  }
+
+  private leaseFile(): string {
+    return join(this.opts.config.dtable_cluster.data_dir, 'lease-id');
+  }
+
+  private readLeaseId(): string | null {
+    try {
+      const id = readFileSync(this.leaseFile(), 'utf8').trim();
+      return /^\d+$/.test(id) ? id : null;
+    } catch {
+      return null;
+    }
+  }
+
+  private saveLeaseId(id: string): void {
+    const tmp = `${this.leaseFile()}.tmp`;
+    writeFileSync(tmp, id);
+    renameSync(tmp, this.leaseFile());
+  }
+}

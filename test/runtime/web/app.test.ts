@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { verifyToken } from '../../../runtime/node/auth/jwt.ts';
+import { buildWebApp } from '../../../runtime/web/app.ts';
+import { BaseDirectory } from '../../../runtime/web/base-directory.ts';
+
+let dir: string;
+let app: ReturnType<typeof buildWebApp>;
+const build = () =>
+  buildWebApp({ directory: new BaseDirectory(dir), lookup: { nodeUrlFor: (b) => (b === 'ff' ? null : `http://node-for-${b}/`) }, privateKey: 'pk', adminToken: 'admin', accessTokenTtl: 3600 });
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'web-'));
+  app = build();
+  await app.ready();
+});
+afterEach(async () => {
+  await app.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const create = (auth = 'Token admin', body: unknown = { name: 'Base' }) =>
+  app.inject({ method: 'POST', url: '/api/v2.1/dtables/', headers: { authorization: auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+const accessToken = (a: typeof app, token: string) => a.inject({ method: 'GET', url: '/api/v2.1/dtable/app-access-token/', headers: { authorization: `Token ${token}` } });
+
+describe('web lookup role', () => {
+  it('creates a base whose api token yields an access token and the owning node url', async () => {
+    const created = (await create()).json();
+    const res = await accessToken(app, created.api_token);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    const bucket = created.dtable_uuid.slice(0, 2);
+    expect(body).toMatchObject({ dtable_uuid: created.dtable_uuid, dtable_server: `http://node-for-${bucket}/`, dtable_socket: `http://node-for-${bucket}/`, dtable_name: 'Base' });
+    expect(verifyToken(body.access_token, 'pk')).toMatchObject({ dtable_uuid: created.dtable_uuid, permission: 'rw' });
+  });
+
+  it('keeps bases and api tokens across a restart', async () => {
+    const created = (await create()).json();
+    await app.close();
+    app = build();
+    expect((await accessToken(app, created.api_token)).statusCode).toBe(200);
+  });
+
+  it('refuses base creation without the admin token', async () => {
+    const res = await create('Token nope');
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ error_msg: expect.any(String) });
+  });
+
+  it('refuses base creation with a body that has no name', async () => {
+    expect((await create('Token admin', { title: 'x' })).statusCode).toBe(400);
+  });
+
+  it('refuses an unknown api token with 403', async () => {
+    expect((await accessToken(app, 'f'.repeat(40))).statusCode).toBe(403);
+  });
+});
