@@ -243,7 +243,13 @@ export class Supervisor {
       const group = [...this.children.values()].filter((c) => c.spec.kind === kind && c.proc && c.status !== 'exited' && c.status !== 'stopped');
       if (group.length === 0) continue;
       this.opts.log(`stopping ${kind}: ${group.map((c) => c.spec.name).join(', ')}`);
-      await Promise.all(group.map((c) => this.stopChild(c)));
+      if (kind === 'etcd') {
+        // One member at a time: stopped together, each tries to hand its leadership to peers
+        // that are going too and waits seconds for that; one by one each stops in ~0.1 s.
+        for (const c of group.reverse()) await this.stopChild(c);
+      } else {
+        await Promise.all(group.map((c) => this.stopChild(c)));
+      }
     }
     this.phase = 'stopped';
     this.save();
