@@ -79,23 +79,12 @@ function isCleanPath(url: string, end: number): boolean {
   for (let i = 0; i < end; i++) {
     const c = url.charCodeAt(i);
     if (c <= 32 || c >= 127 || c === 92 /* \ */) return false;
-    if (c === 46 /* . */ && url.charCodeAt(i - 1) === 47 && isDotSegment(url, i, end)) return false;
-    if (c === 37 /* % */ && url.charCodeAt(i - 1) === 47 && isEncodedDotSegment(url, i, end)) return false;
+    if ((c === 46 /* . */ || c === 37) /* % */ && url.charCodeAt(i - 1) === 47 && isDotSegment(url, i, end)) return false;
   }
   return true;
 }
 
-function segmentEnds(url: string, i: number, end: number): boolean {
-  return i >= end || url.charCodeAt(i) === 47;
-}
-
 function isDotSegment(url: string, i: number, end: number): boolean {
-  // "/." or "/.." followed by "/" or the end of the path
-  if (segmentEnds(url, i + 1, end)) return true;
-  return url.charCodeAt(i + 1) === 46 && segmentEnds(url, i + 2, end);
-}
-
-function isEncodedDotSegment(url: string, i: number, end: number): boolean {
   // any mix of "." and "%2e" forming "." or ".." as a whole segment
   let dots = 0;
   let j = i;

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { RebalanceError, type RebalanceOptions } from '../../../runtime/cluster/etcd/requests.ts';
+import { createAdminApp, type AdminSource } from '../../../runtime/proxy/admin.ts';
+import type { AssignmentReport } from '../../../runtime/proxy/cluster-routes.ts';
+import { ProxyMetrics } from '../../../runtime/proxy/metrics.ts';
+
+const report: AssignmentReport = { epoch: 3, revision: 42, table_age_ms: 5, buckets: { '00': 'dtable-server-01' }, routes: { '00': 'dtable-server-01' }, moving: [], nodes: [] };
+
+function source(over: Partial<AdminSource> = {}, calls: RebalanceOptions[] = []): AdminSource {
+  return {
+    assignment: () => report,
+    health: () => ({ live: 2, down: 0, draining: false, table_age_ms: 5, revision: 42 }),
+    rebalance: async (o) => {
+      calls.push(o);
+      return { plan: { moves: [{ bucket: '00', from: 'dtable-server-01', to: 'dtable-server-02' }], before: { max: 2, mean: 1 }, after: { max: 1, mean: 1 } }, applied: !o.dryRun, epoch: 4, monitorId: 'monitor-1' };
+    },
+    ...over,
+  };
+}
+
+describe('admin API', () => {
+  it('answers GET /health with 200 while a node is reachable', async () => {
+    const app = await createAdminApp({ source: source(), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'GET', url: '/health' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ status: 'ok', nodes_live: 2 });
+  });
+
+  it('answers GET /health with 503 when every node is down', async () => {
+    const app = await createAdminApp({ source: source({ health: () => ({ live: 1, down: 1, draining: false, table_age_ms: 0, revision: 1 }) }), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'GET', url: '/health' });
+    expect(r.statusCode).toBe(503);
+    expect(r.json()).toMatchObject({ status: 'no_nodes' });
+  });
+
+  it('answers GET /assignment with the epoch, buckets and nodes', async () => {
+    const app = await createAdminApp({ source: source(), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'GET', url: '/assignment' });
+    expect(r.json()).toEqual(report);
+  });
+
+  it('answers GET /metrics in the Prometheus text format with requests by node and status', async () => {
+    const metrics = new ProxyMetrics();
+    metrics.node('dtable-server-01').countStatus(200);
+    metrics.node('dtable-server-01').observeLatency(0.002);
+    metrics.retry('misdirected');
+    const app = await createAdminApp({ source: source(), metrics });
+    const r = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(r.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(r.body).toContain('dtable_proxy_requests_total{node="dtable-server-01",status="200"} 1');
+    expect(r.body).toContain('dtable_proxy_retries_total{reason="misdirected"} 1');
+    expect(r.body).toContain('dtable_proxy_upstream_latency_seconds_bucket{node="dtable-server-01",le="0.0025"} 1');
+  });
+
+  it('passes POST /rebalance/?dry_run=1 to the monitor as a dry run and returns its moves', async () => {
+    const calls: RebalanceOptions[] = [];
+    const app = await createAdminApp({ source: source({}, calls), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'POST', url: '/rebalance/?dry_run=1' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ dry_run: true, applied: false, monitor_id: 'monitor-1', moves: [{ bucket: '00', to: 'dtable-server-02' }] });
+    expect(calls).toEqual([{ dryRun: true, requestedBy: 'dtable-proxy' }]);
+  });
+
+  it('answers POST /rebalance/ with 503 when the monitor refuses or does not answer', async () => {
+    const app = await createAdminApp({ source: source({ rebalance: () => Promise.reject(new RebalanceError('no answer from the monitor leader within 15000 ms')) }), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'POST', url: '/rebalance/' });
+    expect(r.statusCode).toBe(503);
+    expect(r.json().message).toMatch(/no answer/);
+  });
+
+  it('refuses POST /rebalance/ without the admin token when one is configured', async () => {
+    const calls: RebalanceOptions[] = [];
+    const app = await createAdminApp({ source: source({}, calls), metrics: new ProxyMetrics(), adminToken: 'sekrit' });
+    expect((await app.inject({ method: 'POST', url: '/rebalance/' })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/rebalance/', headers: { authorization: 'Token wrong!' } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/rebalance/', headers: { authorization: 'Token sekrit' } })).statusCode).toBe(200);
+    expect(calls).toHaveLength(1);
+  });
+
+  it('answers 400 for a malformed dry_run or budget', async () => {
+    const app = await createAdminApp({ source: source(), metrics: new ProxyMetrics() });
+    expect((await app.inject({ method: 'POST', url: '/rebalance/?dry_run=maybe' })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/rebalance/?budget=-1' })).statusCode).toBe(400);
+  });
+});
