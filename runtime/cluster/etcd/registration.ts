@@ -1,7 +1,7 @@
 // A node's registration `<p>dtable-server-NN` on its own lease (DESIGN.md sections 4 and 6):
 // granted, kept alive, re-registered with a new lease after a loss, revoked on graceful stop.
 import { EventEmitter } from 'node:events';
-import type { Etcd3 } from 'etcd3';
+import type { Etcd3, Watcher } from 'etcd3';
 import type { Keyspace } from '../keyspace.ts';
 import { registrationSchema, type Registration } from '../values.ts';
 import { LeaseKeeper, revokeLease } from './lease.ts';
@@ -30,6 +30,7 @@ export interface NodeRegistrationOptions {
  */
 export class NodeRegistration extends EventEmitter {
   private keeper: LeaseKeeper | null = null;
+  private guard: Watcher | null = null;
   private stopped = false;
   private registration: Registration;
   private readonly log: Log;
@@ -82,6 +83,8 @@ export class NodeRegistration extends EventEmitter {
     this.stopped = true;
     const k = this.keeper;
     this.keeper = null;
+    await this.guard?.cancel().catch(() => undefined);
+    this.guard = null;
     await k?.revoke();
   }
 
@@ -112,16 +115,40 @@ export class NodeRegistration extends EventEmitter {
       throw new Error('registration stopped while registering');
     }
     this.keeper = keeper;
+    await this.guardKey(keeper, id);
     keeper.on('renewed', (until: number) => this.emit('renewed', until));
     keeper.once('lost', (reason: string) => {
       if (this.keeper !== keeper) return;
       this.keeper = null;
+      void this.guard?.cancel().catch(() => undefined);
+      this.guard = null;
       this.emit('lost', reason);
       void this.reregister();
     });
     this.log.info({ node_id: this.nodeId, lease: id }, 'registered');
     this.emit('registered', id);
     return id;
+  }
+
+  /**
+   * Put the registration back when someone else overwrites or deletes it (e.g. garbage written
+   * with etcdctl): within milliseconds, so the monitor's debounce sees no change.
+   */
+  private async guardKey(keeper: LeaseKeeper, id: string): Promise<void> {
+    await this.guard?.cancel().catch(() => undefined);
+    const key = this.opts.ks.node(this.registration.node_id);
+    const w = await this.client.watch().key(key).create();
+    this.guard = w;
+    const restore = (found: string | null) => {
+      if (this.keeper !== keeper || this.stopped || !keeper.isValid()) return;
+      if (found === this.value(id)) return;
+      this.log.warn({ key, found: found?.slice(0, 200) ?? null }, 'registration overwritten or deleted; restoring');
+      this.put(id).catch((err: Error) => this.log.warn({ err: err.message }, 'restoring registration failed'));
+    };
+    w.on('put', (kv) => restore(kv.value.toString()));
+    w.on('delete', () => restore(null));
+    // A change between our put and the watch start would be missed: check once.
+    restore(await this.client.get(key).string());
   }
 
   private async reregister(): Promise<void> {

@@ -102,6 +102,15 @@ describe('monitor assignment on real etcd', () => {
     expect((await monitor.health())?.is_leader).toBe(true);
   });
 
+  it('moves nothing when garbage is written over a live node registration (the node restores it)', async () => {
+    const before = await readAssignment(client, ks);
+    const e0 = await epoch();
+    await etcd.etcdctl(['put', nodeId(1), '{"node_id": 42']);
+    await sleep(2500);
+    expect(changed(before, await readAssignment(client, ks))).toEqual([]);
+    expect(await epoch()).toBe(e0);
+  });
+
   it('exposes buckets per node, moves, leadership and last reconcile as Prometheus metrics', async () => {
     const text = await monitor.metrics();
     expect(text).toMatch(/dtable_cluster_monitor_is_leader\{monitor_id="monitor-a"\} 1/);

@@ -72,6 +72,18 @@ describe('NodeRegistration', () => {
     await r.stop();
   });
 
+  it('restores its registration when garbage is written over it or it is deleted', async () => {
+    const r = new NodeRegistration(client, { ks, registration: reg('07'), ttlSeconds: 3 });
+    await r.start();
+    const good = await client.get('dtable-server-07').string();
+    await etcd.etcdctl(['put', 'dtable-server-07', 'garbage']);
+    await expect.poll(() => client.get('dtable-server-07').string(), { timeout: 3000 }).toBe(good);
+    await etcd.etcdctl(['del', 'dtable-server-07']);
+    await expect.poll(() => client.get('dtable-server-07').string(), { timeout: 3000 }).toBe(good);
+    await r.stop();
+    expect(await client.get('dtable-server-07').string()).toBeNull();
+  });
+
   it('reports loss when keepalives stop being acknowledged, before the lease can expire', async () => {
     const r = new NodeRegistration(client, { ks, registration: reg('06'), ttlSeconds: 2, marginMs: 400 });
     await r.start();
