@@ -92,7 +92,7 @@ export class ClusterStack extends TerraformStack {
         retries: 5,
       },
       networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
-      upload: spec.uploads.map((u) => ({ file: u.file, content: u.content })),
+      upload: spec.uploads.map((u) => ({ file: u.file, content: terraformLiteral(u.content) })),
       ...(volume ? { volumes: [{ volumeName: volume.name, containerPath: spec.dataDir }] } : {}),
       // apply returns only once the container's healthcheck passes; dependants start after it.
       wait: true,
@@ -102,6 +102,15 @@ export class ClusterStack extends TerraformStack {
     container.overrideLogicalId(logicalId(name));
     return container;
   }
+}
+
+/**
+ * File contents as a Terraform string literal: `${` and `%{` would otherwise be evaluated as
+ * interpolation or directives (and could pull a variable such as a secret into the file).
+ */
+export function terraformLiteral(text: string): string {
+  // Replacer functions: in a replacement string "$$" would itself collapse to "$".
+  return text.replace(/\$\{/g, () => '$${').replace(/%\{/g, () => '%%{');
 }
 
 function imageIdOf(spec: ContainerSpec, host: DockerHost): string {

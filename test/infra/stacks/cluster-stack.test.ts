@@ -11,6 +11,11 @@ import { container, containers, fixturePath, snapshotJson, synthFixture, type Sy
 
 const RUNTIME_ROLES = ['monitor', 'proxy', 'node', 'web'] as const;
 
+/** The string Terraform uploads for a literal from the JSON (`$${` and `%%{` are escapes). */
+function asTerraformEvaluates(literal: string): string {
+  return literal.replaceAll('$${', '${').replaceAll('%%{', '%{');
+}
+
 describe('single-host cluster', () => {
   let s: Synthesized;
   beforeAll(() => {
@@ -165,8 +170,23 @@ describe('single-host cluster', () => {
     }
   });
 
-  it('passes the proxy its time zone', () => {
-    expect(container(s, 'dtable-server-proxy').env).toContain('TIME_ZONE=Europe/Berlin');
+  it('gives each role exactly its environment: plain settings and the secrets it reads', () => {
+    const env = (name: string) => [...container(s, name).env].sort();
+    expect(env('etcd-01')).toEqual([]);
+    expect(env('dtable-server-01')).toEqual(['DTABLE_PRIVATE_KEY=${var.dtable_private_key}', 'NODE_ENV=production']);
+    expect(env('dtable-server-03')).toEqual(['DTABLE_PRIVATE_KEY=${var.dtable_private_key}']);
+    expect(env('dtable-server-proxy')).toEqual([
+      'DTABLE_ADMIN_TOKEN=${var.dtable_admin_token}',
+      'NODE_ENV=production',
+      'TIME_ZONE=Europe/Berlin',
+      'TZ=Europe/Berlin',
+    ]);
+    expect(env('monitor-1')).toEqual(['NODE_ENV=production']);
+    expect(env('web')).toEqual([
+      'DTABLE_ADMIN_TOKEN=${var.dtable_admin_token}',
+      'DTABLE_PRIVATE_KEY=${var.dtable_private_key}',
+      'NODE_ENV=production',
+    ]);
   });
 
   it('matches the toHaveResourceWithProperties matcher for a node container', () => {
@@ -204,7 +224,7 @@ describe('uploaded config files', () => {
       for (const instance of instancesOfPlan(s.plan)) {
         const rendered = s.files.find((f) => f.path === `${instance.name}/${CONFIG_FILE_NAME[instance.kind]}`)!;
         const c = container(s, instance.name);
-        expect(c.upload).toEqual([
+        expect(c.upload.map((u) => ({ file: u.file, content: asTerraformEvaluates(u.content) }))).toEqual([
           { file: rendered.containerPath, content: readFileSync(join(out, fixture, rendered.path), 'utf8') },
         ]);
       }

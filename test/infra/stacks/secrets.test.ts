@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { command as synthCommand } from '../../../infra/cli/commands/synth.ts';
-import { container, fixturePath, synthFixture } from './synth.ts';
+import { container, fixturePath, fixtureText, synthFixture, synthText } from './synth.ts';
 
 // Values an operator would have in the environment while synthesizing (e.g. in CI).
 const SECRETS = {
@@ -47,6 +47,15 @@ describe('secrets', () => {
     const web = JSON.parse(container(s, 'web').upload[0]!.content) as Record<string, unknown>;
     expect(web['private_key_env']).toBe('DTABLE_PRIVATE_KEY');
     expect(web['admin_token_env']).toBe('DTABLE_ADMIN_TOKEN');
+  });
+
+  it('cannot be pulled into an uploaded file by Terraform interpolation in its contents', () => {
+    const hostile = 'a: "${var.dtable_private_key}" b: "%{ if true }x%{ endif }"\n';
+    const s = synthText(fixtureText('single-host.yaml'), 'single-host.yaml', (files) =>
+      files.map((f) => (f.path === 'web/web.json' ? { ...f, contents: hostile } : f)),
+    );
+    // Terraform reads "$${" as a literal "${" and "%%{" as a literal "%{".
+    expect(container(s, 'web').upload[0]!.content).toBe('a: "$${var.dtable_private_key}" b: "%%{ if true }x%%{ endif }"\n');
   });
 
   it('never appear in any file `dtable-cluster synth` writes', async () => {

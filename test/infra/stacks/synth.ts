@@ -50,10 +50,14 @@ export type ContainerJson = {
 };
 
 /** Synthesizes cluster.yaml text (named `file` for messages) the way infra/main.ts does. */
-export function synthText(text: string, file = 'cluster.yaml'): Synthesized {
+export function synthText(
+  text: string,
+  file = 'cluster.yaml',
+  mapFiles: (files: RenderedFile[]) => RenderedFile[] = (f) => f,
+): Synthesized {
   const { model } = loadClusterText(text, file);
   const plan = resolvePlan(model, { target: 'docker', configDir: FIXTURES });
-  const files = renderPlan(plan);
+  const files = mapFiles(renderPlan(plan));
   const stack = new ClusterStack(Testing.app(), plan.name, {
     plan,
     files,
