@@ -2,7 +2,7 @@
 // ports, data in a temp dir, everything killed and removed by stop() — and on process exit, so a
 // crashed test run leaves no etcd behind.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,6 +120,16 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const initialCluster = members.map((m) => `${m.name}=${m.peerUrl}`).join(',');
   const procs: Array<ChildProcess | null> = members.map(() => null);
   const logs: string[][] = members.map(() => []);
+  // If this process dies without running exit handlers (SIGKILL, OOM), a detached watchdog kills
+  // the members listed in `pids` and removes the data.
+  const pidFile = join(root, 'pids');
+  const writePids = () => writeFileSync(pidFile, procs.map((p) => p?.pid ?? '').join(' '));
+  const watchdog = spawn(
+    '/bin/sh',
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 $(cat '${pidFile}') 2>/dev/null; rm -rf '${root}'`],
+    { detached: true, stdio: 'ignore' },
+  );
+  watchdog.unref();
 
   const launch = (i: number, state: 'new' | 'existing') => {
     const m = members[i]!;
@@ -150,6 +160,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
     live.add(p);
     p.once('exit', () => live.delete(p));
     procs[i] = p;
+    writePids();
   };
 
   const env = { ...process.env, ETCDCTL_API: '3' };
@@ -189,6 +200,11 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
     stopped = true;
     // Data is thrown away, so there is nothing to shut down cleanly.
     await Promise.all(members.map((_, i) => killMember(i, 'SIGKILL')));
+    try {
+      watchdog.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
     rmSync(root, { recursive: true, force: true });
   };
 
