@@ -65,7 +65,7 @@ export class DtableNode {
     const gateRef: { current: BucketOwnership | null } = { current: null };
     const gate = {
       tokenFor: (b: string) => gateRef.current?.tokenFor(b) ?? null,
-      ackGuard: (b: string, t: number) => gateRef.current?.ackGuard(b, t) ?? new Error('not started'),
+      ackGuard: (b: string, t: number) => (gateRef.current ? gateRef.current.ackGuard(b, t) : new Error('not started')),
       ownerInfo: (b: string) => gateRef.current?.ownerInfo(b) ?? null,
     };
     this.bases = new LoadedBases(new BaseStore(storageDir), gate);
