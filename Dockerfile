@@ -17,9 +17,10 @@ RUN npm ci --omit=dev --no-audit --no-fund \
 COPY tsconfig.json ./
 COPY runtime ./runtime
 
-# /data is each role's data dir (a named volume); a new volume copies this ownership.
-RUN mkdir -p /data /opt/dtable-cluster/conf \
- && chown node:node /data
+# /data is each role's data dir and /data/bases the nodes' shared base storage (named volumes);
+# a new volume copies the ownership of the folder it is mounted on.
+RUN mkdir -p /data/bases /opt/dtable-cluster/conf \
+ && chown -R node:node /data
 USER node
 
 EXPOSE 5000 5550 5555 8000 9105

@@ -93,7 +93,13 @@ export class ClusterStack extends TerraformStack {
       },
       networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
       upload: spec.uploads.map((u) => ({ file: u.file, content: terraformLiteral(u.content) })),
-      ...(volume ? { volumes: [{ volumeName: volume.name, containerPath: spec.dataDir }] } : {}),
+      volumes: [
+        ...(volume ? [{ volumeName: volume.name, containerPath: spec.dataDir }] : []),
+        // Mounted inside the data volume; Docker mounts the shallower path first.
+        ...(spec.baseStorageDir
+          ? [{ volumeName: host.baseStorageVolume().name, containerPath: spec.baseStorageDir }]
+          : []),
+      ],
       // apply returns only once the container's healthcheck passes; dependants start after it.
       wait: true,
       waitTimeout: HEALTHY_WAIT_SECONDS,

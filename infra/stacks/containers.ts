@@ -38,7 +38,19 @@ export interface ContainerSpec {
   readonly uploads: ReadonlyArray<{ readonly file: string; readonly content: string }>;
   readonly dataVolume: string;
   readonly dataDir: string;
+  /**
+   * Where the node keeps base storage, which every node must share because bases move with their
+   * buckets: mounted from the host's shared `bases` volume. null for other roles and for images
+   * that are not ours.
+   */
+  readonly baseStorageDir: string | null;
 }
+
+/**
+ * The node's default base storage folder below its data dir (`storage_dir` defaults to
+ * `<data_dir>/bases`, runtime/config/files.ts); the rendered node config does not override it.
+ */
+export const NODE_STORAGE_SUBDIR = 'bases';
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
@@ -98,6 +110,7 @@ function specOf(
     uploads,
     dataVolume: instance.dataVolume,
     dataDir: instance.dataDir,
+    baseStorageDir: null,
   };
   const configPath = uploads[0]?.file ?? '';
   switch (instance.kind) {
@@ -117,6 +130,7 @@ function specOf(
       if (instance.image !== null) return overrideSpec(base, instance.image, [instance.port], secrets, []);
       return {
         ...base,
+        baseStorageDir: `${instance.dataDir}/${NODE_STORAGE_SUBDIR}`,
         image: { kind: 'runtime' },
         command: runtimeCommand('node', configPath),
         env: ['NODE_ENV=production'],
@@ -167,7 +181,10 @@ function specOf(
   }
 }
 
-type SpecBase = Pick<ContainerSpec, 'instance' | 'containerName' | 'aliases' | 'uploads' | 'dataVolume' | 'dataDir'>;
+type SpecBase = Pick<
+  ContainerSpec,
+  'instance' | 'containerName' | 'aliases' | 'uploads' | 'dataVolume' | 'dataDir' | 'baseStorageDir'
+>;
 
 /**
  * An image named in cluster.yaml (e.g. SeaTable's dtable-server): it keeps its own entrypoint,

@@ -4,6 +4,7 @@
 import { DockerProvider } from '@cdktf/provider-docker/lib/provider/index.js';
 import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
+import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
 import { logicalId } from './names.ts';
 
@@ -30,6 +31,7 @@ export class DockerHost extends Construct {
   readonly runtimeImage: Image | null;
   readonly etcdImage: Image | null;
   private readonly overrides = new Map<string, Image>();
+  private bases: Volume | null = null;
 
   constructor(
     scope: Construct,
@@ -75,6 +77,18 @@ export class DockerHost extends Construct {
       this.overrides.set(instance, image);
     }
     return image;
+  }
+
+  /**
+   * The base storage every node on this host mounts. Nodes on different hosts must see the same
+   * storage: on a multi-host cluster, back this volume by shared storage (docs/deploy.md).
+   */
+  baseStorageVolume(): Volume {
+    if (!this.bases) {
+      this.bases = new Volume(this, 'bases', { provider: this.provider, name: `${this.props.clusterName}-bases` });
+      this.bases.overrideLogicalId(logicalId('bases', this.props.hostName));
+    }
+    return this.bases;
   }
 
   get hostName(): string {

@@ -100,7 +100,7 @@ describe('single-host cluster', () => {
     });
   });
 
-  it('creates a named volume for each etcd member, node and the web role', () => {
+  it('creates a named volume for each etcd member, node and the web role, and one for base storage', () => {
     const volumes = s.json.resource['docker_volume']!;
     expect(Object.fromEntries(Object.entries(volumes).map(([k, v]) => [k, v['name']]))).toEqual({
       'etcd-01_data': 'solo-etcd-01-data',
@@ -110,7 +110,21 @@ describe('single-host cluster', () => {
       'dtable-server-02_data': 'solo-dtable-server-02-data',
       'dtable-server-03_data': 'solo-dtable-server-03-data',
       web_data: 'solo-web-data',
+      bases_default: 'solo-bases',
     });
+  });
+
+  it('mounts the host base storage volume in every runtime node at <data dir>/bases, inside its data volume', () => {
+    for (const name of ['dtable-server-01', 'dtable-server-02']) {
+      expect(container(s, name).volumes).toEqual([
+        { volume_name: `\${docker_volume.${name}_data.name}`, container_path: '/data' },
+        { volume_name: '${docker_volume.bases_default.name}', container_path: '/data/bases' },
+      ]);
+    }
+    // A SeaTable image keeps bases its own way.
+    expect(container(s, 'dtable-server-03').volumes).toEqual([
+      { volume_name: '${docker_volume.dtable-server-03_data.name}', container_path: '/data' },
+    ]);
   });
 
   it('builds the runtime image from the repository Dockerfile and runs every role from its image id', () => {
@@ -281,6 +295,13 @@ describe('three-host cluster', () => {
     ]);
     expect(container(s, 'dtable-server-02').image).toBe('${docker_image.runtime_image_host-b.image_id}');
     expect(container(s, 'etcd-c').image).toBe('${docker_image.etcd_image_host-c.image_id}');
+  });
+
+  it('creates the base storage volume on each host that runs a node', () => {
+    const volumes = s.json.resource['docker_volume']!;
+    const bases = Object.keys(volumes).filter((k) => k.startsWith('bases_')).sort();
+    expect(bases).toEqual(['bases_host-a', 'bases_host-b', 'bases_host-c']);
+    expect(volumes['bases_host-b']).toMatchObject({ name: 'trio-bases', provider: 'docker.host-b' });
   });
 
   it('publishes etcd client and peer ports so members on other hosts reach each other', () => {

@@ -85,6 +85,6 @@ export function container(s: Synthesized, instance: string): ContainerJson {
 /** The JSON with uploaded file contents replaced by a marker: contents are checked by equality. */
 export function snapshotJson(s: Synthesized): unknown {
   return JSON.parse(s.text, (key, value: unknown) =>
-    key === 'content' && typeof value === 'string' ? `<${value.length} bytes, checked against renderPlan>` : value,
+    key === 'content' && typeof value === 'string' ? '<rendered file, compared with renderPlan output>' : value,
   );
 }
