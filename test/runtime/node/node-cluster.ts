@@ -113,6 +113,8 @@ export interface NodeClusterOptions {
   nodes: number;
   leaseTtl?: number;
   web?: boolean;
+  /** Node max_body_bytes (default: the config default, 10 MiB). */
+  maxBodyBytes?: number;
 }
 
 /** A uuid whose bucket is `bucket`. */
@@ -152,7 +154,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
         file,
         JSON.stringify({
           cluster_config: { etcd_host_list: etcd.hostList, node_id: nodeId, node_url: `http://127.0.0.1:${port}/`, local_node_url: `http://127.0.0.1:${port}/` },
-          dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: opts.leaseTtl ?? 10, data_dir: join(dir, nodeId), storage_dir: storageDir },
+          dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: opts.leaseTtl ?? 10, data_dir: join(dir, nodeId), storage_dir: storageDir, ...(opts.maxBodyBytes ? { max_body_bytes: opts.maxBodyBytes } : {}) },
         }),
       );
       nodes.push(new NodeProcess(nodeId, port, file));
