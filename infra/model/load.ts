@@ -68,6 +68,7 @@ export function loadClusterText(text: string, fileName: string): LoadedCluster {
 }
 
 function yamlMessage(message: string): string {
+  if (message.startsWith('Source contains multiple documents')) return 'cluster.yaml must hold a single YAML document (remove the second "---")';
   const first = message.split('\n')[0] ?? message;
   return `invalid YAML: ${first.replace(/ at line \d+, column \d+:?$/, '')}`;
 }
@@ -130,9 +131,14 @@ function zodIssue(issue: z.core.$ZodIssue, locate: Locator): ClusterIssue[] {
       },
     ];
   }
+  if (issue.code === 'invalid_key') {
+    const inner = issue.issues[0]?.message ?? issue.message;
+    return [{ ...locate.key(path), message: `${formatPath(path.slice(0, -1))}: key "${String(path[path.length - 1])}" ${inner}` }];
+  }
   let message = issue.message;
   if (issue.code === 'invalid_type') {
-    message = `must be ${article(issue.expected)}, got ${describeValue(value)}`;
+    const expected = issue.expected === 'int' ? 'whole number' : issue.expected;
+    message = `must be ${article(expected)}, got ${describeValue(value)}`;
   } else if (issue.code === 'too_small' && message.startsWith('Too small')) {
     message =
       issue.origin === 'array'

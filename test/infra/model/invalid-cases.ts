@@ -264,4 +264,28 @@ export const INVALID_CASES: InvalidCase[] = [
     error: "cluster.yaml:9:13: etcd.members[0].host must be a host name or IPv4 address (letters, digits, \"-\" and \".\", no port or scheme)",
     shape: true,
   },
+  {
+    name: "a docker host name with a space",
+    text: edit('  host-c: ssh', '  "Bad Name": unix:///x\n  host-c: ssh'),
+    error: "cluster.yaml:5:3: docker_hosts: key \"Bad Name\" must be lowercase letters, digits and \"-\" (at most 63, not starting or ending with \"-\")",
+    shape: true,
+  },
+  {
+    name: "a second YAML document",
+    text: `${BASE}---\na: 1\n`,
+    error: "cluster.yaml:26:1: cluster.yaml must hold a single YAML document (remove the second \"---\")",
+    shape: false,
+  },
+  {
+    name: "a fractional port",
+    text: edit('proxy:\n', 'proxy:\n  port: 5550.5\n'),
+    error: "cluster.yaml:25:9: proxy.port must be a whole number, got number 5550.5",
+    shape: true,
+  },
+  {
+    name: "an empty node entry",
+    text: edit('nodes:\n', 'nodes:\n  -\n'),
+    error: "cluster.yaml:17:4: nodes[0] must be a mapping, got null (empty value)",
+    shape: true,
+  },
 ];
