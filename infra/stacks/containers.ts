@@ -121,7 +121,9 @@ function specOf(
         command: [ETCD_BIN, '--config-file', configPath],
         env: [],
         secrets: [],
-        ports: [instance.clientPort, instance.peerPort],
+        // Clients (ours and SeaTable's dtable-web) may sit anywhere; peers only need the host
+        // port when members run on different Docker hosts, else they meet on the cluster network.
+        ports: etcdSpansHosts(plan) ? [instance.clientPort, instance.peerPort] : [instance.clientPort],
         // Exec form: the etcd image is distroless and has no shell.
         healthcheck: ['CMD', ETCDCTL_BIN, `--endpoints=http://127.0.0.1:${instance.clientPort}`, 'endpoint', 'health'],
       };
@@ -206,6 +208,10 @@ function overrideSpec(
     ports,
     healthcheck: ['CMD-SHELL', `curl -fsS http://127.0.0.1:${ports[0]}/ping/ || exit 1`],
   };
+}
+
+function etcdSpansHosts(plan: Plan): boolean {
+  return new Set(plan.etcd.members.map((m) => m.dockerHost)).size > 1;
 }
 
 /** How every runtime role starts: the same command the local launcher uses. */

@@ -63,15 +63,12 @@ describe('single-host cluster', () => {
     expect(container(s, 'monitor-2').networks_advanced[0]!.aliases).toEqual(['monitor-2']);
   });
 
-  it('starts each etcd member from the configured image with its rendered config file', () => {
+  it('starts each etcd member from the configured image with its rendered config file, publishing only its client port', () => {
     for (const m of s.plan.etcd.members) {
       const c = container(s, m.name);
       expect(c.image).toBe('${docker_image.etcd_image_default.image_id}');
       expect(c.command).toEqual(['/usr/local/bin/etcd', '--config-file', '/opt/dtable-cluster/conf/etcd.conf.yml']);
-      expect(c.ports).toEqual([
-        { internal: m.clientPort, external: m.clientPort },
-        { internal: m.peerPort, external: m.peerPort },
-      ]);
+      expect(c.ports).toEqual([{ internal: m.clientPort, external: m.clientPort }]);
       expect(c.volumes).toEqual([{ volume_name: `\${docker_volume.${m.name}_data.name}`, container_path: '/data' }]);
       expect(c.restart).toBe('unless-stopped');
     }
