@@ -39,7 +39,13 @@ export interface LaunchLayout {
   readonly etcdBin: string;
 }
 
-export const STAGES: readonly ComponentKind[] = ['etcd', 'monitor', 'node', 'proxy', 'web'];
+/**
+ * Start-up order. Nodes start before the monitor: a node registers and waits for an assignment
+ * without one, and a monitor that starts after them sees every node at once, so it keeps the
+ * previous assignment (a second `up`) or writes a balanced one in a single epoch. A monitor
+ * started first would assign all buckets to whichever node registered first, then move them again.
+ */
+export const STAGES: readonly ComponentKind[] = ['etcd', 'node', 'monitor', 'proxy', 'web'];
 
 /** Files each runtime role reads, by component kind and format (what the renderer emits). */
 function configFileOf(files: readonly RenderedFile[], instance: string, kind: ComponentKind, configDir: string): string {

@@ -1,5 +1,5 @@
 // The local launcher's supervisor: starts every component as a child process in its own process
-// group, stage by stage (etcd → monitor → nodes → proxy → web), waits for each stage's health
+// group, stage by stage (etcd → nodes → monitors → proxy → web), waits for each stage's health
 // checks, and stops everything in reverse: SIGTERM per stage, SIGKILL to the group of whatever is
 // still there after the stage's timeout, so no process outlives the supervisor.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,9 +10,9 @@ import { stagesOf, type ProcessSpec } from './processes.ts';
 import { writeState, type ClusterState, type Phase, type ProcessState, type RunDirLayout } from './run-dir.ts';
 import type { ComponentKind } from '../plan/types.ts';
 
-/** Stop order: the front doors first; the monitor before the nodes, so stopping nodes does not
- * make it reassign their buckets (the assignment persists and the next `up` resumes it); etcd last,
- * because nodes need it to hand off. */
+/** Stop order, the reverse of start-up: the front doors first; the monitor before the nodes, so
+ * stopping nodes does not make it reassign their buckets (the assignment persists and the next
+ * `up` resumes it); etcd last, because nodes need it to hand off. */
 export const STOP_ORDER: readonly ComponentKind[] = ['web', 'proxy', 'monitor', 'node', 'etcd'];
 
 export interface SupervisorOptions {
@@ -243,6 +243,7 @@ export class Supervisor {
       const group = [...this.children.values()].filter((c) => c.spec.kind === kind && c.proc && c.status !== 'exited' && c.status !== 'stopped');
       if (group.length === 0) continue;
       this.opts.log(`stopping ${kind}: ${group.map((c) => c.spec.name).join(', ')}`);
+      const t0 = Date.now();
       if (kind === 'etcd') {
         // One member at a time: stopped together, each tries to hand its leadership to peers
         // that are going too and waits seconds for that; one by one each stops in ~0.1 s.
@@ -250,6 +251,7 @@ export class Supervisor {
       } else {
         await Promise.all(group.map((c) => this.stopChild(c)));
       }
+      this.opts.log(`  ✓ ${kind} stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
     this.phase = 'stopped';
     this.save();

@@ -41,7 +41,7 @@ export const command: CliCommand = {
         // it keeps running whatever the caller's cwd does.
         return await runDetached(cluster, ['up', '--config', cluster.configFile, '--run-dir', loaded.plan.runDir], out);
       }
-      return await runForeground(cluster, {
+      const code = await runForeground(cluster, {
         out,
         writeRendered: (files, dir) => void writeRendered(files, dir),
         onReady: async (c, secrets) => {
@@ -49,6 +49,9 @@ export const command: CliCommand = {
           out.line(endpointTable(c.plan, counts, { source: secrets.source, adminTokenFile: c.layout.secretsFile }, c.layout.logDir));
         },
       });
+      // Every child is gone and state.json says so; exit now rather than wait for idle etcd and
+      // HTTP keep-alive handles to time out (down waits for this process to end).
+      process.exit(code);
     } catch (err) {
       return reportLocalError(err);
     }

@@ -12,7 +12,7 @@ import { Supervisor } from '../../../infra/local/supervisor.ts';
 import type { ComponentKind } from '../../../infra/plan/types.ts';
 
 const FAKE = join(import.meta.dirname, 'fixtures', 'fake-component.mjs');
-const STAGE: Record<ComponentKind, number> = { etcd: 0, monitor: 1, node: 2, proxy: 3, web: 4 };
+const STAGE: Record<ComponentKind, number> = { etcd: 0, node: 1, monitor: 2, proxy: 3, web: 4 };
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -92,7 +92,7 @@ describe('Supervisor', () => {
     const lines: string[] = [];
     const sup = supervise(specs.sort((a, b) => a.stage - b.stage), lines);
     await sup.start();
-    expect(eventLines('start')).toEqual(['etcd-1', 'monitor-1', 'node-1', 'proxy', 'web']);
+    expect(eventLines('start')).toEqual(['etcd-1', 'node-1', 'monitor-1', 'proxy', 'web']);
     expect(lines.filter((l) => l.includes('✓'))).toHaveLength(5);
     const pids = readState(layout)!.processes.map((p) => p.pid!);
     await sup.stop();
@@ -132,7 +132,7 @@ describe('Supervisor', () => {
     await sup.start();
     const first = readState(layout)!.processes[0]!.pid!;
     process.kill(first, 'SIGKILL');
-    await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && readState(layout)!.processes[0]!.status !== 'exited'; i++) await new Promise((r) => setTimeout(r, 50));
     expect(readState(layout)!.processes[0]!.status).toBe('exited');
     expect(await sup.startExited()).toEqual(['node-1']);
     const state = readState(layout)!.processes[0]!;
