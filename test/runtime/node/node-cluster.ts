@@ -225,3 +225,88 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
 }
 
 export { ADMIN_TOKEN, PRIVATE_KEY, bucketOf };
+
+export interface WriteOutcome {
+  id: string;
+  acked: boolean;
+  /** Node that acknowledged it. */
+  node?: string;
+}
+
+/**
+ * A client that appends rows with ids it chooses (`w-<n>`), so a retry of a refused or unanswered
+ * write can never add the row twice. Follows 421 answers to the owner they name; tries the other
+ * nodes when a node does not answer.
+ */
+export class RowWriter {
+  readonly acked: string[] = [];
+  refused = 0;
+  private n = 0;
+  private target: string;
+
+  readonly table: string;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly cluster: NodeCluster,
+    readonly uuid: string,
+    opts: { prefix?: string; table?: string; timeoutMs?: number; target?: string } = {},
+  ) {
+    this.table = opts.table ?? 'T';
+    this.prefix = opts.prefix ?? 'w';
+    this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.target = opts.target ?? cluster.nodes[0]!.url;
+  }
+
+  /** Append one row, retrying until acknowledged or `deadline`. */
+  async append(deadline = Date.now() + 30_000): Promise<WriteOutcome> {
+    const id = `${this.prefix}-${++this.n}`;
+    let attempt = 0;
+    while (Date.now() < deadline) {
+      attempt++;
+      try {
+        const res = await fetch(`${this.target}api/v1/dtables/${this.uuid}/rows/`, {
+          method: 'POST',
+          headers: { authorization: `Token ${this.cluster.token(this.uuid)}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ table_name: this.table, row: { _id: id, Name: id } }),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+        const body = (await res.json()) as { _id?: string; node_url?: string | null };
+        if (res.status === 200 && body._id === id) {
+          this.acked.push(id);
+          return { id, acked: true, node: res.headers.get('x-dtable-server-node') ?? '' };
+        }
+        this.refused++;
+        if (res.status === 421 && body.node_url && body.node_url !== this.target) this.target = body.node_url;
+        else await sleep(Math.min(200, 10 * attempt));
+      } catch {
+        this.refused++;
+        const urls = this.cluster.nodes.map((x) => x.url);
+        this.target = urls[(urls.indexOf(this.target) + 1) % urls.length]!;
+        await sleep(Math.min(200, 10 * attempt));
+      }
+    }
+    return { id, acked: false };
+  }
+}
+
+/** Rows of a table as the owner of the base serves them. */
+export async function rowIds(cluster: NodeCluster, node: NodeProcess, uuid: string, table = 'T'): Promise<string[]> {
+  const res = await fetch(`${node.url}api/v1/dtables/${uuid}/rows/?table_name=${table}&limit=100000`, { headers: { authorization: `Token ${cluster.token(uuid)}` } });
+  if (res.status !== 200) throw new Error(`rows: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { rows: Array<{ _id: string }> }).rows.map((r) => r._id);
+}
+
+export async function createTable(cluster: NodeCluster, node: NodeProcess, uuid: string, table = 'T'): Promise<void> {
+  const res = await fetch(`${node.url}api/v1/dtables/${uuid}/tables/`, {
+    method: 'POST',
+    headers: { authorization: `Token ${cluster.token(uuid)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ table_name: table }),
+  });
+  if (res.status !== 200) throw new Error(`create table: ${res.status} ${await res.text()}`);
+}
+
+export function countDuplicates(ids: string[]): number {
+  return ids.length - new Set(ids).size;
+}
