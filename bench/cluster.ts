@@ -85,7 +85,7 @@ async function main(): Promise<void> {
       }
     });
     const proxyEpoch = async (): Promise<number | null> => {
-      const r = await fetch(`${plan.proxy.adminUrl}assignment`, { signal: AbortSignal.timeout(1000) }).catch(() => null);
+      const r = await fetch(`${plan.proxy.adminUrl}assignment`, { headers: { authorization: `Token ${adminToken(c)}` }, signal: AbortSignal.timeout(1000) }).catch(() => null);
       if (!r || r.status !== 200) return null;
       const body = (await r.json().catch(() => null)) as { epoch?: unknown } | null;
       return typeof body?.epoch === 'number' ? body.epoch : null;

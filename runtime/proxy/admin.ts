@@ -1,9 +1,9 @@
 // The proxy's admin API (port 5555): GET /health, GET /assignment, GET /metrics, POST /rebalance/.
 // A small fastify app over an AdminSource, so tests can drive it with inject() and no etcd.
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { RebalanceOptions, RebalanceResult } from '../cluster/etcd/requests.ts';
 import type { AssignmentReport } from './cluster-routes.ts';
+import { requireAdminToken } from './admin-auth.ts';
 import type { ProxyMetrics } from './metrics.ts';
 
 export interface AdminSource {
@@ -16,7 +16,10 @@ export interface AdminSource {
 export interface AdminOptions {
   source: AdminSource;
   metrics: ProxyMetrics;
-  /** When set, POST /rebalance/ needs `Authorization: Token <adminToken>` (or Bearer). */
+  /**
+   * When defined, every route but GET /health needs `Authorization: Token <adminToken>` (or
+   * Bearer); an empty string refuses them all (fail closed). Undefined leaves the app open (unit tests).
+   */
   adminToken?: string | undefined;
 }
 
@@ -32,6 +35,7 @@ const rebalanceQuery = {
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   const { source, metrics } = opts;
+  if (opts.adminToken !== undefined) requireAdminToken(app, { token: opts.adminToken });
 
   app.get('/health', async (_req, reply) => {
     const h = source.health();
@@ -44,9 +48,6 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
 
   app.post<{ Querystring: { dry_run?: string; budget?: number } }>('/rebalance/', { schema: { querystring: rebalanceQuery } }, async (req, reply) => {
-    if (opts.adminToken && !tokenMatches(req.headers.authorization, opts.adminToken)) {
-      return reply.code(401).send({ error: 'unauthorized', message: 'POST /rebalance/ needs Authorization: Token <admin token>' });
-    }
     const dryRun = req.query.dry_run === '1' || req.query.dry_run === 'true';
     try {
       const r = await source.rebalance({ dryRun, ...(req.query.budget === undefined ? {} : { budget: req.query.budget }), requestedBy: 'dtable-proxy' });
@@ -58,12 +59,4 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
 
   await app.ready();
   return app;
-}
-
-function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^(?:Token|Bearer)\s+(.+)$/i.exec(header ?? '');
-  if (!m) return false;
-  const a = Buffer.from(m[1]!.trim());
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -43,8 +43,8 @@ async function main(): Promise<void> {
   const forwarder = new Forwarder({ routes, metrics, log: log.child({ part: 'forward' }), retryDeadlineMs: dc.retry_deadline_ms });
   const tunnels = new UpgradeTunnels({ routes, metrics });
   const proxy = await createProxyServer({ forwarder, tunnels, engine });
-  const adminToken = process.env[dc.admin_token_env] || undefined;
-  if (!adminToken) log.warn({ env: dc.admin_token_env }, 'admin token not set: POST /rebalance/ is open to anyone who reaches the admin port');
+  const adminToken = process.env[dc.admin_token_env] ?? '';
+  if (!adminToken) log.warn({ env: dc.admin_token_env }, 'admin token not set: every admin endpoint but /health answers 401');
   const admin = await createAdminApp({
     metrics,
     adminToken,

@@ -61,7 +61,7 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
   });
 
   app.post('/api/v2.1/dtables/', async (req, reply) => {
-    if (!sameSecret(apiToken(req.headers.authorization), opts.adminToken)) throw new HttpError(403, 'admin token required');
+    if (!sameSecret(apiToken(req.headers.authorization), opts.adminToken)) throw new HttpError(401, 'admin token required');
     const r = createBody.safeParse(req.body ?? {});
     if (!r.success) throw new HttpError(400, `invalid request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     const { entry, apiToken: token } = opts.directory.create(r.data.name, r.data.workspace_id);

@@ -44,7 +44,7 @@ describe('web lookup role', () => {
 
   it('refuses base creation without the admin token', async () => {
     const res = await create('Token nope');
-    expect(res.statusCode).toBe(403);
+    expect(res.statusCode).toBe(401);
     expect(res.json()).toMatchObject({ error_msg: expect.any(String) });
   });
 
