@@ -6,7 +6,7 @@ import { Image } from '@cdktf/provider-docker/lib/image/index.js';
 import { Network } from '@cdktf/provider-docker/lib/network/index.js';
 import { Volume } from '@cdktf/provider-docker/lib/volume/index.js';
 import { Construct } from 'constructs';
-import { logicalId } from './names.ts';
+import { logicalId, terraformName } from './names.ts';
 
 export interface DockerHostProps {
   readonly clusterName: string;
@@ -40,7 +40,7 @@ export class DockerHost extends Construct {
   ) {
     super(scope, id);
     const host = props.hostName;
-    this.provider = new DockerProvider(this, 'provider', { alias: host, host: props.url });
+    this.provider = new DockerProvider(this, 'provider', { alias: terraformName(host), host: props.url });
 
     this.network = new Network(this, 'network', {
       provider: this.provider,

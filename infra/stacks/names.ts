@@ -1,12 +1,21 @@
-// Terraform logical ids derived from instance and host names only, never from positions, so
-// adding or changing one instance leaves every other resource's address unchanged.
+// Terraform names derived from instance and host names only, never from positions, so adding or
+// changing one instance leaves every other resource's address unchanged.
 
-/** `etcd-01` + `container` → `etcd-01_container`; only characters Terraform allows in names. */
+/**
+ * A Terraform identifier (resource name, provider alias): letters, digits, "_" and "-", not
+ * starting with a digit. cluster.yaml names may start with a digit; those get a leading "_".
+ */
+export function terraformName(name: string): string {
+  const clean = name.replace(/[^A-Za-z0-9_-]/g, '_');
+  return /^[0-9-]/.test(clean) ? `_${clean}` : clean;
+}
+
+/** `etcd-01` + `data` → `etcd-01_data`. */
 export function logicalId(...parts: string[]): string {
-  return parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('_');
+  return terraformName(parts.join('_'));
 }
 
 /** Name of the Terraform variable carrying the secret read from env var `envName`. */
 export function secretVariableName(envName: string): string {
-  return envName.toLowerCase();
+  return terraformName(envName.toLowerCase());
 }
