@@ -83,4 +83,22 @@ describe('bucket handoff under writes', () => {
     console.log(`kill -9: ${ackedBeforeKill} acked before the kill, ${acked.length} in all; after restart: healthy ${readyAfter} ms, owner key ${ownedAfter} ms, first write ${servedAfter} ms (lease TTL ${LEASE_TTL} s)`);
     expect(servedAfter).toBeLessThan(10_000);
   });
+
+  it('on SIGTERM releases its owner keys and registration at once, so its buckets move in about a second', async () => {
+    const [a, b] = cluster.nodes as [(typeof cluster.nodes)[0], (typeof cluster.nodes)[0]];
+    const mine = ['60', '62', '64', '66'];
+    await cluster.assign(mine, a.nodeId);
+    for (const bk of mine) await cluster.waitOwner(bk, a.nodeId);
+    const t0 = Date.now();
+    await a.stop('SIGTERM');
+    const exitedAfter = Date.now() - t0;
+    expect(a.proc!.exitCode).toBe(0);
+    expect(await cluster.client.get(a.nodeId).string()).toBeNull();
+    for (const bk of mine) expect(await cluster.ownerOf(bk)).toBeNull();
+    await cluster.assign(mine, b.nodeId);
+    for (const bk of mine) await cluster.waitOwner(bk, b.nodeId, 5000);
+    const movedAfter = Date.now() - t0;
+    console.log(`SIGTERM: exited after ${exitedAfter} ms, buckets owned by the other node ${movedAfter} ms after the signal (lease TTL ${LEASE_TTL} s)`);
+    expect(movedAfter).toBeLessThan(5000);
+  });
 });

@@ -99,6 +99,27 @@ describe('socket.io on a node', () => {
   });
 });
 
+describe('load report', () => {
+  it('publishes per-bucket load of loaded bases under dtable-cluster/load/<node_id>', async () => {
+    const node = nodeOf('16');
+    await cluster.waitOwner('16', node.nodeId);
+    const uuid = uuidIn('16');
+    expect((await rest(`${node.url}api/v1/dtables/${uuid}/tables/`, 'POST', cluster.token(uuid), { table_name: 'T' })).status).toBe(200);
+    const load = await until(
+      'a load report with bucket 16',
+      async () => {
+        const v = await cluster.client.get(`dtable-cluster/load/${node.nodeId}`).string();
+        const parsed = v ? (JSON.parse(v) as { buckets: Record<string, { bases: number; ops_per_sec: number; bytes: number }> }) : null;
+        return parsed?.buckets['16'] ? parsed : null;
+      },
+      15_000,
+      250,
+    );
+    expect(load.buckets['16']!.bases).toBe(1);
+    expect(load.buckets['16']!.bytes).toBeGreaterThan(0);
+  });
+});
+
 describe('bad input against a node process', () => {
   const bucket = '20';
   let uuid: string;
