@@ -166,6 +166,8 @@ export function renderMonitorConfig(plan: Plan, m: MonitorPlan): RenderedFile {
       election_ttl: m.electionTtl,
       debounce_ms: m.debounceMs,
       reconcile_interval_ms: m.reconcileIntervalMs,
+      // All 256 assign keys in one transaction: etcd runs with this limit (rendered etcd.conf.yml).
+      etcd_max_txn_ops: plan.etcd.maxTxnOps,
       rebalance_move_budget: m.rebalanceMoveBudget,
       listen_host: m.listenHost,
       metrics_port: m.metricsPort,
