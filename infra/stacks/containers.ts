@@ -3,8 +3,6 @@
 // only translate these specs into docker_container resources.
 import type { InstancePlan, Plan, RenderedFile } from '../plan/types.ts';
 
-/** Working directory of the runtime image (see the Dockerfile). */
-export const RUNTIME_WORKDIR = '/app';
 /** etcd's binaries in the upstream (distroless, shell-less) image. */
 export const ETCD_BIN = '/usr/local/bin/etcd';
 export const ETCDCTL_BIN = '/usr/local/bin/etcdctl';
