@@ -9,6 +9,7 @@ import { BUCKETS, bucketIndex, bucketOf } from '../../../runtime/cluster/buckets
 import { ADMIN_TOKEN, startProxyCluster, type ProxyCluster } from './fixtures/proxy-cluster.ts';
 
 let cluster: ProxyCluster;
+const admin = { authorization: `Token ${ADMIN_TOKEN}` };
 const agent = new Agent({ connections: 16 });
 beforeAll(async () => {
   cluster = await startProxyCluster({ nodes: 3 });
@@ -85,7 +86,7 @@ describe('admin API of the proxy process', () => {
   });
 
   it('GET /assignment shows the epoch, each bucket\'s node and per-node counts that match etcd', async () => {
-    const a = (await (await fetch(`${cluster.proxy.adminUrl}/assignment`)).json()) as {
+    const a = (await (await fetch(`${cluster.proxy.adminUrl}/assignment`, { headers: admin })).json()) as {
       epoch: number;
       buckets: Record<string, string>;
       nodes: Array<{ node_id: string; assigned: number; routed: number; reachable: boolean }>;
@@ -99,7 +100,7 @@ describe('admin API of the proxy process', () => {
   });
 
   it('GET /metrics counts the requests by node and status and exposes the table age', async () => {
-    const text = await (await fetch(`${cluster.proxy.adminUrl}/metrics`)).text();
+    const text = await (await fetch(`${cluster.proxy.adminUrl}/metrics`, { headers: admin })).text();
     expect(text).toMatch(/dtable_proxy_requests_total\{node="dtable-server-0[123]",status="200"\} \d+/);
     expect(text).toMatch(/dtable_proxy_requests_total\{node="none",status="400"\} [1-9]/);
     expect(text).toMatch(/dtable_proxy_upstream_latency_seconds_count\{node="dtable-server-01"\} [1-9]/);
@@ -116,9 +117,9 @@ describe('admin API of the proxy process', () => {
     expect(await cluster.assignment()).toEqual(before);
   });
 
-  it('POST /rebalance/ without the admin token is refused', async () => {
-    const r = await fetch(`${cluster.proxy.adminUrl}/rebalance/`, { method: 'POST' });
-    expect(r.status).toBe(401);
+  it('refuses POST /rebalance/ and GET /assignment without the admin token', async () => {
+    expect((await fetch(`${cluster.proxy.adminUrl}/rebalance/`, { method: 'POST' })).status).toBe(401);
+    expect((await fetch(`${cluster.proxy.adminUrl}/assignment`)).status).toBe(401);
   });
 });
 
