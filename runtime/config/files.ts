@@ -44,8 +44,9 @@ export const nodeConfigSchema = z
         data_dir: z.string().min(1),
         /**
          * Base storage shared by every node (bases move between nodes with their buckets):
-         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/bases`, which only
-         * suits a single node.
+         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/../shared-bases`:
+         * shared by the nodes of a local run, whose data dirs are siblings; containers need one
+         * volume mounted on every node and this set to its path.
          */
         storage_dir: z.string().min(1).optional(),
         /** Environment variable holding the HS256 key for base access tokens. */
