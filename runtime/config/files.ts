@@ -44,9 +44,8 @@ export const nodeConfigSchema = z
         data_dir: z.string().min(1),
         /**
          * Base storage shared by every node (bases move between nodes with their buckets):
-         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/../shared-bases`:
-         * shared by the nodes of a local run, whose data dirs are siblings; containers need one
-         * volume mounted on every node and this set to its path.
+         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/bases` (the Docker
+         * stacks mount one shared volume there); a local run must render a shared path here.
          */
         storage_dir: z.string().min(1).optional(),
         /** Environment variable holding the HS256 key for base access tokens. */

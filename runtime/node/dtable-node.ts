@@ -47,7 +47,7 @@ export class DtableNode {
     const cc = config.cluster_config;
     const dc = config.dtable_cluster;
     mkdirSync(dc.data_dir, { recursive: true });
-    const storageDir = dc.storage_dir ?? join(dc.data_dir, '..', 'shared-bases');
+    const storageDir = dc.storage_dir ?? join(dc.data_dir, 'bases');
     mkdirSync(storageDir, { recursive: true });
     const ks = keyspace(dc.key_prefix);
 
