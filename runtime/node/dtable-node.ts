@@ -49,6 +49,7 @@ export class DtableNode {
     mkdirSync(dc.data_dir, { recursive: true });
     const storageDir = dc.storage_dir ?? join(dc.data_dir, 'bases');
     mkdirSync(storageDir, { recursive: true });
+    if (!dc.storage_dir) log.warn({ storage_dir: storageDir }, 'storage_dir not set: bases live below data_dir, which must be storage shared by every node or bases lose their data when buckets move');
     const ks = keyspace(dc.key_prefix);
 
     this.client = connectEtcd({ hostList: cc.etcd_host_list, tls: dc.tls });

@@ -46,6 +46,12 @@ export async function until<T>(what: string, fn: () => Promise<T | null | undefi
   }
 }
 
+/** Children of this test process, killed when it exits even if a test forgot to stop them. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 export class NodeProcess {
   proc: ChildProcess | null = null;
   readonly logs: string[] = [];
@@ -71,6 +77,8 @@ export class NodeProcess {
     };
     p.stdout!.on('data', keep);
     p.stderr!.on('data', keep);
+    children.add(p);
+    p.once('exit', () => children.delete(p));
     this.proc = p;
   }
 
@@ -189,6 +197,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
         env: { ...process.env, DTABLE_PRIVATE_KEY: PRIVATE_KEY, DTABLE_ADMIN_TOKEN: ADMIN_TOKEN },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
+      children.add(proc);
       web = { url: `http://127.0.0.1:${port}`, proc };
       await until('web /health', async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 30_000, 100);
     }
