@@ -164,9 +164,17 @@ export class BucketOwnership implements BucketGate {
   private dropAll(reason: string): void {
     if (this.held.size === 0) return;
     this.log.warn({ buckets: this.held.size, reason }, 'dropping every bucket');
-    for (const b of [...this.held.keys()]) {
+    const leases = new Set<string>();
+    for (const [b, h] of [...this.held.entries()]) {
+      leases.add(h.leaseId);
       this.held.delete(b);
       this.hooks.drop(b);
+    }
+    // Nothing is served on that lease any more: if it is in fact still alive (a slow keepalive,
+    // not an expiry), revoking it frees our owner keys for the next owners now instead of at TTL.
+    for (const id of leases) {
+      this.revokedOldLeases.add(id);
+      void revokeLease(this.client, id).catch(() => undefined);
     }
   }
 }

@@ -307,13 +307,19 @@ export async function rowIds(cluster: NodeCluster, node: NodeProcess, uuid: stri
   return ((await res.json()) as { rows: Array<{ _id: string }> }).rows.map((r) => r._id);
 }
 
+/** Create a table, retrying while the node answers 421 (e.g. re-taking its buckets after a lease renewal). */
 export async function createTable(cluster: NodeCluster, node: NodeProcess, uuid: string, table = 'T'): Promise<void> {
-  const res = await fetch(`${node.url}api/v1/dtables/${uuid}/tables/`, {
-    method: 'POST',
-    headers: { authorization: `Token ${cluster.token(uuid)}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ table_name: table }),
+  await until(`table ${table} in ${uuid}`, async () => {
+    const res = await fetch(`${node.url}api/v1/dtables/${uuid}/tables/`, {
+      method: 'POST',
+      headers: { authorization: `Token ${cluster.token(uuid)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ table_name: table }),
+    });
+    const text = await res.text();
+    if (res.status === 200 || res.status === 409) return true;
+    if (res.status === 421) return false;
+    throw new Error(`create table: ${res.status} ${text}`);
   });
-  if (res.status !== 200) throw new Error(`create table: ${res.status} ${await res.text()}`);
 }
 
 export function countDuplicates(ids: string[]): number {

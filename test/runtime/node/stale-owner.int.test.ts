@@ -5,7 +5,8 @@ import { normalizeUuid } from '../../../runtime/cluster/buckets.ts';
 import { BaseStore } from '../../../runtime/node/storage/base-store.ts';
 import { countDuplicates, createTable, rowIds, RowWriter, sleep, startNodeCluster, uuidIn, type NodeCluster } from './node-cluster.ts';
 
-const LEASE_TTL = 3;
+// A few seconds, with slack for a loaded 2-core machine (self-fencing starts at TTL − 1 s after a keepalive).
+const LEASE_TTL = 5;
 let cluster: NodeCluster;
 beforeAll(async () => {
   cluster = await startNodeCluster({ nodes: 2, leaseTtl: LEASE_TTL });
@@ -37,6 +38,7 @@ describe('stale owner', () => {
     await cluster.waitOwner(bucket, a.nodeId);
     const uuid = uuidIn(bucket);
     await createTable(cluster, a, uuid);
+    const lostBefore = a.logs.join('').split('\n').filter((l) => l.includes('lease lost')).length;
 
     const writers = Array.from({ length: 3 }, (_, i) => new RowWriter(cluster, uuid, { prefix: `s${i}`, target: a.url, timeoutMs: 800 }));
     let stop = false;
@@ -52,7 +54,11 @@ describe('stale owner', () => {
     await sleep((LEASE_TTL + 1) * 1000);
     expect(await cluster.ownerOf(bucket)).toBeNull();
     await cluster.assign([bucket], b.nodeId);
-    await cluster.waitOwner(bucket, b.nodeId);
+    await cluster.waitOwner(bucket, b.nodeId).catch((err) => {
+      console.log(b.logs.join('').split('\n').filter((l) => /warn|error|lost|"level":[456]/.test(l)).slice(-30).join('\n'));
+      console.log('owner now:', err.message);
+      throw err;
+    });
     const ackedByB = async () => writers.reduce((s, w) => s + w.acked.length, 0);
     const before = await ackedByB();
     await sleep(1000);
@@ -81,6 +87,7 @@ describe('stale owner', () => {
     await persisted.close();
     expect(countDuplicates(ids)).toBe(0);
     expect(new Set(ids)).toEqual(new Set(acked));
+    if (lostBefore > 0) console.log(`note: ${a.nodeId} had renewed its lease ${lostBefore} time(s) under load before the pause`);
     console.log(`stale owner: paused ${pausedMs} ms, ${acked.length} acked writes all persisted once; probes during pause → ${probeResults.join(',')}; after wake → ${[...new Set(after)].join(',')}`);
   });
 });
