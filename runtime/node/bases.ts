@@ -33,6 +33,21 @@ export class NotOwnedError extends Error {
   }
 }
 
+/**
+ * A write reached the log but could not be acknowledged (the lease lapsed or a newer owner fenced
+ * the base meanwhile): it may or may not survive. Answered 503, never 421, so that nothing
+ * retries it blindly; a client retries it itself, safely when the write is idempotent (row _id).
+ */
+export class WriteOutcomeUnknownError extends Error {
+  override name = 'WriteOutcomeUnknownError';
+  constructor(
+    readonly bucket: string,
+    reason: string,
+  ) {
+    super(`bucket ${bucket}: write not acknowledged, outcome unknown: ${reason}`);
+  }
+}
+
 export interface AppliedEvent {
   uuid: string;
   op: Operation;
@@ -135,7 +150,7 @@ export class LoadedBases extends EventEmitter {
     try {
       await pending.durable;
     } catch (err) {
-      throw new NotOwnedError(bucket, (err as Error).message);
+      throw new WriteOutcomeUnknownError(bucket, (err as Error).message);
     }
     this.operations++;
     const s = this.stats.get(bucket) ?? { ops: 0, rate: 0 };

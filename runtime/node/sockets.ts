@@ -8,7 +8,7 @@ import { Server, type Socket } from 'socket.io';
 import { bucketOf, normalizeUuid } from '../cluster/buckets.ts';
 import type { Log } from '../cluster/etcd/log.ts';
 import { verifyToken } from './auth/jwt.ts';
-import { NotOwnedError, type AppliedEvent, type LoadedBases } from './bases.ts';
+import { NotOwnedError, WriteOutcomeUnknownError, type AppliedEvent, type LoadedBases } from './bases.ts';
 import { OperationError, type Operation } from './dtable/model.ts';
 import { operationSchema } from './dtable/requests.ts';
 
@@ -80,8 +80,10 @@ export class BaseSockets {
         ack({ success: true, version });
       } catch (err) {
         const moved = err instanceof NotOwnedError;
-        if (!(err instanceof OperationError) && !moved) this.opts.log.error({ err: (err as Error).message }, 'socket operation failed');
-        ack({ success: false, error_type: moved ? 'wrong_node' : 'invalid_request', error_msg: (err as Error).message, bucket: data.uuid ? bucketOf(data.uuid) : null });
+        const unknown = err instanceof WriteOutcomeUnknownError;
+        if (!(err instanceof OperationError) && !moved && !unknown) this.opts.log.error({ err: (err as Error).message }, 'socket operation failed');
+        const type = moved ? 'wrong_node' : unknown ? 'write_outcome_unknown' : 'invalid_request';
+        ack({ success: false, error_type: type, error_msg: (err as Error).message, bucket: data.uuid ? bucketOf(data.uuid) : null });
       }
     });
   }

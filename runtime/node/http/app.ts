@@ -4,7 +4,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { InvalidUuidError, normalizeUuid } from '../../cluster/buckets.ts';
 import { AuthError, tokenFromHeader, verifyToken, type AccessClaims } from '../auth/jwt.ts';
-import { NotOwnedError, type BucketGate, type LoadedBases } from '../bases.ts';
+import { NotOwnedError, WriteOutcomeUnknownError, type BucketGate, type LoadedBases } from '../bases.ts';
 import { OperationError, tableByName, type Dtable, type Operation } from '../dtable/model.ts';
 import {
   addTableOp,
@@ -52,6 +52,10 @@ export function buildNodeApp(opts: NodeAppOptions): FastifyInstance {
     if (err instanceof NotOwnedError) {
       const owner = opts.gate.ownerInfo(err.bucket);
       return reply.code(421).send({ error_type: 'wrong_node', error_msg: err.message, bucket: err.bucket, node_id: owner?.node_id ?? null, node_url: owner?.node_url ?? null, local_node_url: owner?.local_node_url ?? null });
+    }
+    if (err instanceof WriteOutcomeUnknownError) {
+      const owner = opts.gate.ownerInfo(err.bucket);
+      return reply.code(503).header('Retry-After', '1').send({ error_type: 'write_outcome_unknown', error_msg: err.message, bucket: err.bucket, node_id: owner?.node_id ?? null, node_url: owner?.node_url ?? null, local_node_url: owner?.local_node_url ?? null });
     }
     if (err instanceof AuthError) return reply.code(err.status).send({ error_type: 'auth', error_msg: err.message });
     if (err instanceof InvalidUuidError) return reply.code(400).send({ error_type: 'invalid_uuid', error_msg: err.message });

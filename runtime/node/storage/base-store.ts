@@ -154,9 +154,10 @@ export class OpenBase {
     while (this.flushing) await this.flushing;
   }
 
+  /** Refuse new appends at once, finish (acknowledge or refuse) the queued ones, close the log. */
   async close(): Promise<void> {
-    await this.flush();
     this.closed = true;
+    await this.flush();
     await this.fh.close().catch(() => undefined);
   }
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LoadedBases, NotOwnedError, type BucketGate } from '../../../runtime/node/bases.ts';
+import { LoadedBases, NotOwnedError, WriteOutcomeUnknownError, type BucketGate } from '../../../runtime/node/bases.ts';
 import type { Operation } from '../../../runtime/node/dtable/model.ts';
 import { BaseStore } from '../../../runtime/node/storage/base-store.ts';
 
@@ -12,11 +12,13 @@ const row = (id: string): Operation => ({ op_type: 'insert_rows', table_id: 't1'
 
 let dir: string;
 let token: number | null;
+let guard: Error | null;
 let bases: LoadedBases;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'bases-'));
   token = 7;
-  const gate: BucketGate = { tokenFor: () => token, ackGuard: () => null, ownerInfo: () => null };
+  guard = null;
+  const gate: BucketGate = { tokenFor: () => token, ackGuard: () => guard, ownerInfo: () => null };
   bases = new LoadedBases(new BaseStore(dir), gate);
 });
 afterEach(async () => {
@@ -56,5 +58,19 @@ describe('LoadedBases', () => {
     const load = bases.load(1000);
     expect(load['5e']).toMatchObject({ bases: 1, ops_per_sec: 1 });
     expect(load['5e']!.bytes).toBeGreaterThan(0);
+  });
+
+  it('reports a logged write whose acknowledgement was refused as an unknown outcome, not as a wrong node', async () => {
+    await bases.write(UUID, () => table);
+    guard = new Error('lease lapsed');
+    await expect(bases.write(UUID, () => row('r1'))).rejects.toBeInstanceOf(WriteOutcomeUnknownError);
+  });
+
+  it('refuses a write on a base being unloaded before logging it', async () => {
+    await bases.write(UUID, () => table);
+    const unloading = bases.unloadBucket('5e');
+    await expect(bases.write(UUID, () => row('r1'))).rejects.toBeInstanceOf(NotOwnedError);
+    await unloading;
+    expect(await bases.read(UUID, (d) => d.tables[0]!.rows.length)).toBe(0);
   });
 });
