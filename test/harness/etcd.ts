@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { etcdTlsFlags } from '../../infra/local/tls.ts';
 
 export interface EtcdMember {
   readonly name: string;
@@ -34,6 +35,11 @@ export interface EtcdClusterOptions {
   size?: number;
   maxTxnOps?: number;
   extraArgs?: string[];
+  /**
+   * TLS on client and peer URLs with client-certificate auth: per member index its certificate
+   * (serverAuth + clientAuth, SAN 127.0.0.1), and the client certificate etcdctl uses.
+   */
+  tls?: { member(i: number, name: string): { ca_file: string; cert_file: string; key_file: string }; client: { ca_file: string; cert_file: string; key_file: string } };
 }
 
 /** The etcd binary is not installed. */
@@ -107,13 +113,14 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
   const root = mkdtempSync(join(tmpdir(), 'dtable-etcd-'));
   const token = `t-${process.pid}-${Date.now()}`;
   const members: EtcdMember[] = [];
+  const scheme = opts.tls ? 'https' : 'http';
   for (let i = 0; i < size; i++) {
     const cp = await freePort();
     const pp = await freePort();
     members.push({
       name: `m${i}`,
-      clientUrl: `http://127.0.0.1:${cp}`,
-      peerUrl: `http://127.0.0.1:${pp}`,
+      clientUrl: `${scheme}://127.0.0.1:${cp}`,
+      peerUrl: `${scheme}://127.0.0.1:${pp}`,
       dataDir: join(root, `m${i}`),
     });
   }
@@ -149,6 +156,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
       '--logger', 'zap',
       '--log-outputs', 'stderr',
       '--log-level', 'warn',
+      ...(opts.tls ? etcdTlsFlags(opts.tls.member(i, m.name)) : []),
       ...(opts.extraArgs ?? []),
     ];
     const p = spawn(ETCD_BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -163,7 +171,11 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
     writePids();
   };
 
-  const env = { ...process.env, ETCDCTL_API: '3' };
+  const env = {
+    ...process.env,
+    ETCDCTL_API: '3',
+    ...(opts.tls ? { ETCDCTL_CACERT: opts.tls.client.ca_file, ETCDCTL_CERT: opts.tls.client.cert_file, ETCDCTL_KEY: opts.tls.client.key_file } : {}),
+  };
   const endpoints = members.map((m) => m.clientUrl);
   const waitHealthy = async (urls: string[], what: string) => {
     const deadline = Date.now() + 30_000;
@@ -218,7 +230,7 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
 
   return {
     endpoints,
-    hostList: endpoints.map((u) => u.replace(/^http:\/\//, '')),
+    hostList: endpoints.map((u) => u.replace(/^https?:\/\//, '')),
     members,
     stopMember,
     startMember: async (i: number) => {
