@@ -48,7 +48,8 @@ function portFree(port: number): Promise<boolean> {
 /** A base port with PORTS_NEEDED free ports above it, away from ephemeral ranges. */
 export async function freeBasePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 800) * 40;
+    // Below the ephemeral range (32768+), so outgoing connections cannot take a port mid-start.
+    const base = 20000 + Math.floor(Math.random() * 300) * 40;
     let ok = true;
     for (let p = base; p < base + PORTS_NEEDED && ok; p++) ok = await portFree(p);
     if (ok) return base;
