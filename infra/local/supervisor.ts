@@ -1,5 +1,5 @@
 // The local launcher's supervisor: starts every component as a child process in its own process
-// group, stage by stage (etcd → nodes → monitors → proxy → web), waits for each stage's health
+// group, stage by stage (etcd → nodes, proxy, web → monitors), waits for each stage's health
 // checks, and stops everything in reverse: SIGTERM per stage, SIGKILL to the group of whatever is
 // still there after the stage's timeout, so no process outlives the supervisor.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,7 @@ import { stagesOf, type ProcessSpec } from './processes.ts';
 import { writeState, type ClusterState, type Phase, type ProcessState, type RunDirLayout } from './run-dir.ts';
 import type { ComponentKind } from '../plan/types.ts';
 
-/** Stop order, the reverse of start-up: the front doors first; the monitor before the nodes, so
+/** Stop order: the front doors first; the monitor before the nodes, so
  * stopping nodes does not make it reassign their buckets (the assignment persists and the next
  * `up` resumes it); etcd last, because nodes need it to hand off. */
 export const STOP_ORDER: readonly ComponentKind[] = ['web', 'proxy', 'monitor', 'node', 'etcd'];
@@ -94,8 +94,7 @@ export class Supervisor {
     this.save();
     for (const stage of stagesOf(this.opts.specs)) {
       if (this.stopping) throw new Error('stopped while starting');
-      const kind = stage[0]!.kind;
-      this.opts.log(`starting ${kind}: ${stage.map((s) => s.name).join(', ')}`);
+      this.opts.log(`starting ${[...new Set(stage.map((s) => s.kind))].join(', ')}: ${stage.map((s) => s.name).join(', ')}`);
       for (const spec of stage) this.spawnChild(spec);
       this.save();
       await Promise.all(stage.map((spec) => this.waitHealthy(spec)));

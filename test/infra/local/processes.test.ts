@@ -18,14 +18,12 @@ function specs() {
 }
 
 describe('launchSpecs', () => {
-  it('starts etcd, then the nodes, then the monitors, then the proxy, then the web role', () => {
+  it('starts etcd, then the nodes, proxy and web role together, then the monitors', () => {
     const stages = stagesOf(specs().specs).map((s) => s.map((p) => p.name));
     expect(stages).toEqual([
       ['etcd-01', 'etcd-02', 'etcd-03'],
-      ['dtable-server-01', 'dtable-server-02', 'dtable-server-03'],
+      ['dtable-server-01', 'dtable-server-02', 'dtable-server-03', 'dtable-server-proxy', 'web'],
       ['monitor-1', 'monitor-2'],
-      ['dtable-server-proxy'],
-      ['web'],
     ]);
   });
 

@@ -6,13 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ComponentStartError } from '../../../infra/local/errors.ts';
-import type { ProcessSpec } from '../../../infra/local/processes.ts';
+import { STAGE_OF, type ProcessSpec } from '../../../infra/local/processes.ts';
+import type { ComponentKind } from '../../../infra/plan/types.ts';
 import { readState, runDirLayout, type RunDirLayout } from '../../../infra/local/run-dir.ts';
 import { Supervisor } from '../../../infra/local/supervisor.ts';
-import type { ComponentKind } from '../../../infra/plan/types.ts';
 
 const FAKE = join(import.meta.dirname, 'fixtures', 'fake-component.mjs');
-const STAGE: Record<ComponentKind, number> = { etcd: 0, node: 1, monitor: 2, proxy: 3, web: 4 };
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -58,7 +57,7 @@ async function spec(name: string, kind: ComponentKind, extra: string[] = [], sto
   return {
     name,
     kind,
-    stage: STAGE[kind],
+    stage: STAGE_OF[kind],
     command: process.execPath,
     args: [FAKE, '--name', name, '--port', String(port), '--events', events, '--config', configFile, ...extra],
     configFile,
@@ -81,7 +80,7 @@ const eventLines = (what: string) =>
     .map((l) => l.split(' ')[1]);
 
 describe('Supervisor', () => {
-  it('starts each stage only after the previous one is healthy, and stops in reverse with the monitor before the nodes', async () => {
+  it('starts each stage only after the previous one is healthy, and stops front doors first, the monitor before the nodes, etcd last', async () => {
     const specs = await Promise.all([
       spec('web', 'web'),
       spec('etcd-1', 'etcd', ['--ready-ms', '300']),
@@ -92,7 +91,10 @@ describe('Supervisor', () => {
     const lines: string[] = [];
     const sup = supervise(specs.sort((a, b) => a.stage - b.stage), lines);
     await sup.start();
-    expect(eventLines('start')).toEqual(['etcd-1', 'node-1', 'monitor-1', 'proxy', 'web']);
+    const started = eventLines('start');
+    expect(started[0]).toBe('etcd-1');
+    expect(new Set(started.slice(1, 4))).toEqual(new Set(['node-1', 'proxy', 'web']));
+    expect(started[4]).toBe('monitor-1');
     expect(lines.filter((l) => l.includes('✓'))).toHaveLength(5);
     const pids = readState(layout)!.processes.map((p) => p.pid!);
     await sup.stop();
