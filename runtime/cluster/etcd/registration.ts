@@ -125,6 +125,16 @@ export class NodeRegistration extends EventEmitter {
       this.emit('lost', reason);
       void this.reregister();
     });
+    if (!keeper.isValid()) {
+      // The lease ran out while we were still registering (etcd lost quorum during the put or
+      // the watch): its 'lost' fired before anyone listened, and its keepalives have stopped.
+      // Without this the node would stay "registered" on a dead lease forever.
+      this.keeper = null;
+      await this.guard?.cancel().catch(() => undefined);
+      this.guard = null;
+      await keeper.revoke().catch(() => undefined);
+      throw new Error(`lease ${id} lost while registering`);
+    }
     this.log.info({ node_id: this.nodeId, lease: id }, 'registered');
     this.emit('registered', id);
     return id;
