@@ -1,0 +1,271 @@
+// bench:proxy — the same load, in one run and one process tree, against:
+//   (a) the node directly            (b) dtable-proxy (runtime/proxy/main.ts, real etcd routing)
+//   (b*) dtable-proxy, fastify engine (c) byte pipe: TCP pass-through, no HTTP parsing (ceiling)
+//   (d) plain node:http keep-alive proxy (floor)   (e) nginx with upstream keepalive, if installed
+// for 1, 10 and 50 connections; 11 B and ~100 KB JSON responses and a 100 KB POST. Prints req/s,
+// p50, p99 and each variant's ratio to (a) and (c), then the issue's goals, as Markdown.
+//   npm run bench:proxy                 BENCH_DURATION_MS=5000 npm run bench:proxy
+// The "node" is a stub (bench/proxy/upstream.ts) so that the numbers are about the proxy.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { BUCKETS } from '../runtime/cluster/buckets.ts';
+import { connectEtcd } from '../runtime/cluster/etcd/client.ts';
+import { keyspace } from '../runtime/cluster/keyspace.ts';
+import { startEtcdCluster } from '../test/harness/etcd.ts';
+import type { LoadResult, LoadSpec } from './proxy/loadgen.ts';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const DURATION = Number(process.env.BENCH_DURATION_MS ?? 3000);
+const WARMUP = Number(process.env.BENCH_WARMUP_MS ?? 1000);
+const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? '1,10,50').split(',').map(Number);
+/** Development filters: BENCH_VARIANTS=a,b,d BENCH_PAYLOADS=small,large (the goals need a, b, c, d and small). */
+const ONLY_VARIANTS = process.env.BENCH_VARIANTS?.split(',');
+const ONLY_PAYLOADS = process.env.BENCH_PAYLOADS?.split(',');
+const children: ChildProcess[] = [];
+
+function startChild(file: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const p = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(p);
+  return p;
+}
+
+function firstJsonLine<T>(p: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: p.stdout! });
+    rl.once('line', (l) => resolve(JSON.parse(l) as T));
+    p.once('exit', (code) => reject(new Error(`child exited with ${code} before answering`)));
+  });
+}
+
+async function waitHttp(url: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > end) throw new Error(`${url} did not come up`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function startNginx(dir: string, upstreamPort: number, port: number): ChildProcess | null {
+  const bin = ['/usr/sbin/nginx', '/usr/bin/nginx', '/usr/local/sbin/nginx'].find((b) => spawnSync(b, ['-v']).status === 0);
+  if (!bin) return null;
+  // nginx workers run as nobody: their temp dirs must be theirs to write.
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(join(dir, d), { recursive: true, mode: 0o777 });
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream node { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 10m;
+    client_body_buffer_size 256k;
+    proxy_buffers 16 16k;
+    location / {
+      proxy_pass http://node;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }
+}
+`,
+  );
+  const p = spawn(bin, ['-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(p);
+  return p;
+}
+
+/** CPU seconds (user + system) used so far by a process and its child processes' threads (nginx workers). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const pids = [pid];
+  try {
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const kids = readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+      if (kids) pids.push(...kids.split(/\s+/).map(Number));
+    }
+  } catch {
+    /* no /proc: not Linux */
+  }
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime
+    } catch {
+      return NaN;
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
+async function load(spec: LoadSpec): Promise<LoadResult> {
+  const p = startChild('bench/proxy/loadgen.ts', [JSON.stringify(spec)]);
+  const r = await firstJsonLine<LoadResult>(p);
+  await new Promise((res) => (p.exitCode === null ? p.once('exit', res) : res(null)));
+  return r;
+}
+
+interface Row {
+  variant: string;
+  payload: string;
+  connections: number;
+  r: LoadResult;
+  /** CPU time the variant's own process(es) spent per request, µs (noise-resistant on a shared machine). */
+  cpuUs: number;
+}
+
+const PAYLOADS = [
+  { name: '11 B GET', suffix: 'small', method: 'GET' as const, bodyBytes: 0 },
+  { name: '100 KB GET', suffix: 'large', method: 'GET' as const, bodyBytes: 0 },
+  { name: '100 KB POST', suffix: 'echo', method: 'POST' as const, bodyBytes: 100 * 1024 },
+];
+
+const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-proxy-'));
+  chmodSync(dir, 0o755);
+  const etcd = await startEtcdCluster({ size: 1 });
+  const client = connectEtcd({ hostList: etcd.hostList });
+  const cleanup = async () => {
+    // SIGTERM first (the proxies drain and exit; profiles get written), SIGKILL what is left.
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    await Promise.all(alive.map((c) => new Promise((r) => {
+      const t = setTimeout(() => (c.kill('SIGKILL'), r(null)), 3000);
+      c.once('exit', () => (clearTimeout(t), r(null)));
+      c.kill('SIGTERM');
+    })));
+    client.close();
+    await etcd.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  try {
+    const nodeId = 'dtable-server-bench';
+    const up = await firstJsonLine<{ port: number; large_bytes: number }>(startChild('bench/proxy/upstream.ts', [nodeId]));
+    const nodeUrl = `http://127.0.0.1:${up.port}/`;
+    const ks = keyspace('');
+    const lease = client.lease(60);
+    await lease.put(ks.node(nodeId)).value(JSON.stringify({ node_id: nodeId, node_url: nodeUrl, local_node_url: nodeUrl }));
+    await Promise.all(BUCKETS.map((b) => client.put(ks.assign(b)).value(nodeId).exec()));
+
+    const upstreamPid = children.at(-1)!.pid;
+    const variants: Array<{ key: string; label: string; url: string; pid: number | undefined }> = [{ key: 'a', label: '(a) node direct', url: `http://127.0.0.1:${up.port}`, pid: upstreamPid }];
+    for (const [key, engine] of [['b', 'node'], ['b*', 'fastify']] as const) {
+      const port = await freePort();
+      const adminPort = await freePort();
+      const cfg = join(dir, `proxy-${engine}.json`);
+      writeFileSync(cfg, JSON.stringify({ cluster_config: { etcd_host_list: etcd.hostList }, dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.1', port: adminPort } } }));
+      // BENCH_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the proxy processes.
+      const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+      const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd: ROOT, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+      children.push(p);
+      await waitHttp(`http://127.0.0.1:${adminPort}/health`);
+      variants.push({ key, label: key === 'b' ? '(b) dtable-proxy' : '(b*) dtable-proxy, fastify engine', url: `http://127.0.0.1:${port}`, pid: p.pid });
+    }
+    const pipe = await firstJsonLine<{ port: number }>(startChild('bench/proxy/byte-pipe.ts', [`127.0.0.1:${up.port}`]));
+    variants.push({ key: 'c', label: '(c) byte pipe (ceiling)', url: `http://127.0.0.1:${pipe.port}`, pid: children.at(-1)!.pid });
+    const plain = await firstJsonLine<{ port: number }>(startChild('bench/proxy/plain-proxy.ts', [`127.0.0.1:${up.port}`]));
+    variants.push({ key: 'd', label: '(d) node:http proxy (floor)', url: `http://127.0.0.1:${plain.port}`, pid: children.at(-1)!.pid });
+    const nginxPort = await freePort();
+    const nginx = startNginx(join(dir, 'nginx'), up.port, nginxPort);
+    let nginxNote = '';
+    if (nginx) {
+      await waitHttp(`http://127.0.0.1:${nginxPort}/ping/`, 10_000);
+      variants.push({ key: 'e', label: '(e) nginx, upstream keepalive', url: `http://127.0.0.1:${nginxPort}`, pid: nginx.pid });
+    } else {
+      nginxNote = '(e) skipped: nginx is not installed';
+    }
+
+    const uuid = randomUUID();
+    const rows: Row[] = [];
+    process.stderr.write(`bench:proxy: ${variants.length} variants × ${CONNECTIONS.length} connection counts × ${PAYLOADS.length} payloads, ${DURATION} ms each (+${WARMUP} ms warm-up)\n`);
+    for (const pl of PAYLOADS.filter((p) => !ONLY_PAYLOADS || ONLY_PAYLOADS.includes(p.suffix))) {
+      for (const c of CONNECTIONS) {
+        for (const v of variants.filter((x) => !ONLY_VARIANTS || ONLY_VARIANTS.includes(x.key))) {
+          const cpu0 = cpuSeconds(v.pid);
+          const r = await load({ url: v.url, path: `/api/v1/dtables/${uuid}/${pl.suffix}`, method: pl.method, bodyBytes: pl.bodyBytes, connections: c, durationMs: DURATION, warmupMs: WARMUP, rate: 0 });
+          // Includes the warm-up and drain: CPU over all requests the loadgen sent, estimated from its rate.
+          const sent = r.rps * ((DURATION + WARMUP) / 1000);
+          const cpuUs = ((cpuSeconds(v.pid) - cpu0) * 1e6) / sent;
+          rows.push({ variant: v.key, payload: pl.name, connections: c, r, cpuUs });
+          process.stderr.write(`  ${pl.name.padEnd(11)} c=${String(c).padEnd(3)} ${v.label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  cpu ${fmt(cpuUs)} µs/req${r.non2xx + r.errors > 0 ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}\n`);
+        }
+      }
+    }
+
+    if (ONLY_VARIANTS || ONLY_PAYLOADS) return;
+    // Added latency at half of the proxy's peak rate (11 B, 50 connections), open loop.
+    const peak = rows.find((r) => r.variant === 'b' && r.payload === '11 B GET' && r.connections === Math.max(...CONNECTIONS))!.r.rps;
+    const half = Math.round(peak / 2);
+    const halfConns = Math.max(...CONNECTIONS);
+    const atHalf: Record<string, LoadResult> = {};
+    for (const key of ['a', 'b', 'c']) {
+      const v = variants.find((x) => x.key === key)!;
+      atHalf[key] = await load({ url: v.url, path: `/api/v1/dtables/${uuid}/small`, method: 'GET', bodyBytes: 0, connections: halfConns, durationMs: DURATION, warmupMs: WARMUP, rate: half });
+    }
+
+    const out: string[] = [];
+    const cpu = cpus();
+    out.push(`bench:proxy — ${new Date().toISOString()}, ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}, load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    out.push(`${DURATION} ms per cell after ${WARMUP} ms warm-up; closed loop, one undici Client per connection; ~100 KB = ${up.large_bytes} B`);
+    if (nginxNote) out.push(nginxNote);
+    out.push('');
+    out.push('| payload | conns | variant | req/s | p50 ms | p99 ms | vs (a) | vs (c) | CPU µs/req |');
+    out.push('|---|---:|---|---:|---:|---:|---:|---:|---:|');
+    for (const row of rows) {
+      const a = rows.find((x) => x.variant === 'a' && x.payload === row.payload && x.connections === row.connections)!.r.rps;
+      const c = rows.find((x) => x.variant === 'c' && x.payload === row.payload && x.connections === row.connections)!.r.rps;
+      const label = variants.find((v) => v.key === row.variant)!.label;
+      const bad = row.r.non2xx + row.r.errors > 0 ? ` (non-2xx ${row.r.non2xx}, errors ${row.r.errors})` : '';
+      out.push(`| ${row.payload} | ${row.connections} | ${label}${bad} | ${fmt(row.r.rps)} | ${fmt(row.r.p50, 2)} | ${fmt(row.r.p99, 2)} | ${fmt(row.r.rps / a, 2)} | ${fmt(row.r.rps / c, 2)} | ${fmt(row.cpuUs)} |`);
+    }
+    const at = (k: string) => rows.find((x) => x.variant === k && x.payload === '11 B GET' && x.connections === halfConns)!.r.rps;
+    out.push('');
+    out.push(`Goals (11 B GET, ${halfConns} connections):`);
+    out.push(`- (b) / (c) = ${fmt(at('b') / at('c'), 2)} (goal >= 0.70)`);
+    out.push(`- (b) / (d) = ${fmt(at('b') / at('d'), 2)} (goal >= 1.5)`);
+    out.push(`- at half of (b)'s peak (${half} req/s, open loop): p99 (a) ${fmt(atHalf.a!.p99, 2)} ms, (b) ${fmt(atHalf.b!.p99, 2)} ms, (c) ${fmt(atHalf.c!.p99, 2)} ms; added by the proxy ${fmt(atHalf.b!.p99 - atHalf.a!.p99, 2)} ms (goal <= 1 ms); p50 (a) ${fmt(atHalf.a!.p50, 2)} ms, (b) ${fmt(atHalf.b!.p50, 2)} ms; achieved rate (b) ${fmt(atHalf.b!.rps)} req/s`);
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? err}\n`);
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+// Stub dtable-server for bench:proxy: the cheapest node:http server that answers like a node
+// (X-Dtable-Server-Node on every response), so the benchmark measures the proxy, not base work.
+//   GET  .../small  → 11 B JSON        GET .../large → ~100 KB JSON
+//   POST .../echo   → reads the body, answers 11 B JSON
+// Prints {"port":N} on stdout once listening.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const nodeId = process.argv[2] ?? 'dtable-server-bench';
+const SMALL = Buffer.from('{"ok":true}');
+const rows = [];
+for (let i = 0; rows.length < 1000; i++) rows.push({ _id: `row${i.toString().padStart(6, '0')}`, Name: `name ${i}`, Count: i, Note: 'x'.repeat(40) });
+const LARGE = Buffer.from(JSON.stringify({ rows }));
+const smallHeaders = { 'content-type': 'application/json', 'content-length': SMALL.length, 'x-dtable-server-node': nodeId };
+const largeHeaders = { 'content-type': 'application/json', 'content-length': LARGE.length, 'x-dtable-server-node': nodeId };
+
+const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  if (req.method === 'POST') {
+    let n = 0;
+    req.on('data', (c: Buffer) => (n += c.length));
+    req.on('end', () => {
+      res.writeHead(n > 0 ? 200 : 400, smallHeaders);
+      res.end(SMALL);
+    });
+    return;
+  }
+  if (req.url!.endsWith('/large')) {
+    res.writeHead(200, largeHeaders);
+    res.end(LARGE);
+    return;
+  }
+  res.writeHead(200, smallHeaders);
+  res.end(SMALL);
+});
+server.keepAliveTimeout = 65_000;
+server.listen(Number(process.argv[3] ?? 0), '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port, large_bytes: LARGE.length })}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));
