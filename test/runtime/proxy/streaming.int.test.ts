@@ -79,6 +79,7 @@ describe('streaming through the proxy process', () => {
       got = ((await r.body.json()) as { bytes: number }).bytes;
     });
     expect(got).toBe(50 * MB);
+    console.info(`50 MB upload: proxy RSS grew by ${(growth / MB).toFixed(1)} MB`);
     expect(growth).toBeLessThan(64 * MB);
   });
 
@@ -92,6 +93,7 @@ describe('streaming through the proxy process', () => {
       }
     });
     expect(got).toBe(50 * MB);
+    console.info(`50 MB download: proxy RSS grew by ${(growth / MB).toFixed(1)} MB`);
     expect(growth).toBeLessThan(64 * MB);
   });
 
@@ -126,5 +128,19 @@ describe('streaming through the proxy process', () => {
     await pending;
     await until('the node to see the abort', () => node.aborted() === aborted + 1, 10_000, 20);
     expect(node.inFlight()).toBe(0);
+  });
+
+  // Last: it stops the proxy.
+  it('drains an in-flight download on SIGTERM, refuses new connections and exits 0', async () => {
+    const r = await request(`${proxy.url}/download?bytes=${8 * MB}`, { headers: { 'x-dtable-uuid': UUID } });
+    const exited = proxy.stop('SIGTERM');
+    let got = 0;
+    for await (const chunk of r.body) {
+      got += (chunk as Buffer).length;
+      await sleep(1);
+    }
+    expect(got).toBe(8 * MB);
+    expect(await exited).toBe(0);
+    await expect(request(`${proxy.url}/ping/`)).rejects.toThrow();
   });
 });
