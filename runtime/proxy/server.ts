@@ -40,7 +40,7 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   } else {
     app = Fastify({
       logger: false,
-      maxParamLength: 8192,
+      routerOptions: { maxParamLength: 8192 },
       serverFactory: (handler) =>
         createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, handler as (req: IncomingMessage, res: ServerResponse) => void),
     });
