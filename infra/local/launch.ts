@@ -17,11 +17,11 @@ import {
   releaseLock,
   runDirLayout,
   runningSupervisor,
-  type ClusterState,
+  type ProcessState,
   type RunDirLayout,
 } from './run-dir.ts';
 import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
-import { Supervisor } from './supervisor.ts';
+import { STOP_ORDER, Supervisor } from './supervisor.ts';
 import { ClusterRunningError, LocalClusterError } from './errors.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -73,6 +73,14 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   const { layout, plan, specs } = cluster;
   acquireLock(layout);
   const out = opts.out;
+  const leftovers = leftoverProcesses(layout);
+  if (leftovers.length > 0) {
+    releaseLock(layout);
+    throw new LocalClusterError(
+      `processes of an earlier run in ${layout.root} are still running without their supervisor: ${leftovers.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`,
+      'run `dtable-cluster down` to stop them, then `up` again',
+    );
+  }
   let supervisor: Supervisor | null = null;
   let signalled = 0;
   let wake: () => void = () => undefined;
@@ -228,6 +236,24 @@ export async function runDetached(cluster: LocalCluster, cliArgv: readonly strin
   return 1;
 }
 
+/** Signals a child's process group (each child leads its own), or the pid alone if that fails. */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+/** Processes recorded in state.json that are still the ones started for this run dir. */
+export function leftoverProcesses(layout: RunDirLayout): ProcessState[] {
+  return (readState(layout)?.processes ?? []).filter((p) => p.pid !== null && isProcessOf(p.pid, p.configFile));
+}
+
 export interface StopResult {
   /** Whether a supervisor was running. */
   readonly wasRunning: boolean;
@@ -238,20 +264,21 @@ export interface StopResult {
 /** `down`: signals the run dir's supervisor and waits until it and every child are gone. */
 export async function stopCluster(layout: RunDirLayout, out: Output, timeoutMs = 90_000): Promise<StopResult> {
   const pid = runningSupervisor(layout);
-  const children = (s: ClusterState | null) => (s?.processes ?? []).filter((p) => p.pid !== null && isProcessOf(p.pid, p.configFile));
   if (pid === null) {
-    // The supervisor is gone (kill -9?): kill whatever it left behind.
-    const orphans = children(readState(layout));
-    for (const p of orphans) {
-      try {
-        process.kill(-p.pid!, 'SIGKILL');
-      } catch {
-        try {
-          process.kill(p.pid!, 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+    // The supervisor is gone (kill -9?): stop what it left behind, in the same order, gracefully.
+    const orphans = leftoverProcesses(layout);
+    for (const kind of STOP_ORDER) {
+      const group = orphans.filter((p) => p.kind === kind);
+      if (group.length === 0) continue;
+      const t0 = Date.now();
+      // etcd members one by one, as the supervisor does (together they wait on leader transfer).
+      for (const batch of kind === 'etcd' ? group.map((p) => [p]) : [group]) {
+        for (const p of batch) signalGroup(p.pid!, 'SIGTERM');
+        const deadline = Date.now() + 15_000;
+        while (batch.some((p) => isAlive(p.pid!)) && Date.now() < deadline) await sleep(50);
+        for (const p of batch) signalGroup(p.pid!, 'SIGKILL');
       }
+      out.line(`  ✓ stopped ${group.map((p) => p.name).join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
     return { wasRunning: false, orphansKilled: orphans.map((p) => p.name) };
   }
@@ -259,18 +286,12 @@ export async function stopCluster(layout: RunDirLayout, out: Output, timeoutMs =
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (!isAlive(pid) && children(readState(layout)).length === 0) return { wasRunning: true, orphansKilled: [] };
+    if (!isAlive(pid) && leftoverProcesses(layout).length === 0) return { wasRunning: true, orphansKilled: [] };
     await sleep(100);
   }
   if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  const left = children(readState(layout));
-  for (const p of left) {
-    try {
-      process.kill(-p.pid!, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
+  const left = leftoverProcesses(layout);
+  for (const p of left) signalGroup(p.pid!, 'SIGKILL');
   throw new LocalClusterError(
     `the cluster did not stop within ${timeoutMs / 1000}s; killed the supervisor and ${left.map((p) => p.name).join(', ') || 'no other process'}`,
     `see the logs in ${layout.logDir}`,

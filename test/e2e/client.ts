@@ -143,3 +143,18 @@ export function processesMentioning(needle: string): number[] {
   }
   return out;
 }
+
+/** Whether a pid still runs (a zombie waiting to be reaped by its adopter counts as gone). */
+export function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}

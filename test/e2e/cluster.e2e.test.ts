@@ -18,6 +18,7 @@ import {
   pidOf,
   processesMentioning,
   rowsOf,
+  running,
   sleep,
   status,
   trimSlash,
@@ -308,14 +309,7 @@ describe.sequential('local cluster end to end', { timeout: 150_000 }, () => {
     const r = await runCli(['down', ...c.flags]);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('stopped in');
-    expect([...pids].filter((p) => {
-      try {
-        process.kill(p, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    })).toEqual([]);
+    expect([...pids].filter(running)).toEqual([]);
     expect(processesMentioning(c.runDir)).toEqual([]);
   });
 

@@ -11,7 +11,7 @@ const help = `Usage: dtable-cluster down [--config FILE] [--run-dir DIR]
 Stops the local cluster running in the run dir of cluster.yaml: signals its supervisor, which
 stops web, proxy, monitors, nodes (they flush and hand off) and etcd in that order, and waits
 until all of them have exited. Data in the run dir is kept for the next \`up\`. When the
-supervisor itself is gone, kills whatever processes it left behind.
+supervisor itself is gone (killed), stops the processes it left behind the same way.
 
 Options:
   -c, --config FILE   cluster file (default ./cluster.yaml)
@@ -32,7 +32,7 @@ export const command: CliCommand = {
       const t0 = Date.now();
       const r = await stopCluster(layout, out);
       if (r.wasRunning) out.line(`stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s; data kept in ${layout.root}`);
-      else if (r.orphansKilled.length) out.line(`no supervisor was running; killed leftover ${r.orphansKilled.join(', ')}`);
+      else if (r.orphansKilled.length) out.line(`no supervisor was running; stopped the processes it left:  ${r.orphansKilled.join(', ')}`);
       else out.line(`no cluster is running in ${layout.root}`);
       return 0;
     } catch (err) {
