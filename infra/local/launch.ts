@@ -21,7 +21,7 @@ import {
   type RunDirLayout,
 } from './run-dir.ts';
 import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
-import { STOP_ORDER, Supervisor } from './supervisor.ts';
+import { STOP_ORDER, Supervisor, type SupervisorOptions } from './supervisor.ts';
 import { ClusterRunningError, LocalClusterError } from './errors.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -62,6 +62,8 @@ export interface ForegroundOptions {
   readonly writeRendered: (files: readonly RenderedFile[], outDir: string) => void;
   /** Called once every process is healthy, before the cluster is reported ready (e.g. waits for the assignment and prints the endpoint table). */
   readonly onReady?: (cluster: LocalCluster, secrets: ClusterSecrets) => Promise<void>;
+  /** After each start-up stage is healthy (see SupervisorOptions.afterStage). */
+  readonly afterStage?: SupervisorOptions['afterStage'];
   readonly out: Output;
 }
 
@@ -123,6 +125,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
       cwd: REPO_ROOT,
       env: { ...process.env, ...secrets.env, [SUPERVISOR_ENV]: '' },
       log: (l) => out.line(l),
+      ...(opts.afterStage ? { afterStage: opts.afterStage } : {}),
     });
     const sup = supervisor;
     const started = (async () => {

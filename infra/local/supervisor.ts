@@ -27,6 +27,11 @@ export interface SupervisorOptions {
   readonly log: (line: string) => void;
   /** Per stage: how long its processes may take to become healthy. */
   readonly stageTimeoutMs?: number;
+  /**
+   * Runs after each stage is healthy, before the next starts (e.g. to set up etcd access control
+   * once etcd serves and before any client connects).
+   */
+  readonly afterStage?: (kinds: ReadonlySet<ComponentKind>) => Promise<void>;
 }
 
 interface Child {
@@ -98,6 +103,7 @@ export class Supervisor {
       for (const spec of stage) this.spawnChild(spec);
       this.save();
       await Promise.all(stage.map((spec) => this.waitHealthy(spec)));
+      await this.opts.afterStage?.(new Set(stage.map((s) => s.kind)));
     }
   }
 
