@@ -2,7 +2,7 @@
 // etcd with certificates made by the local launcher's openssl code: a client without a
 // certificate is refused; each component's certificate may touch only its own keys; a node and
 // a monitor run as real processes over TLS with their own credentials.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -13,6 +13,8 @@ import { connectEtcd, type EtcdTls } from '../../../runtime/cluster/etcd/client.
 import { applyAccessPolicy } from '../../../runtime/cluster/etcd/rbac.ts';
 import { keyspace } from '../../../runtime/cluster/keyspace.ts';
 import { startEtcdCluster, type EtcdTestCluster } from '../../harness/etcd.ts';
+import { startMonitor, type MonitorProcess } from '../../harness/monitor.ts';
+import { NodeProcess, freePort, until } from '../node/node-cluster.ts';
 
 const ks = keyspace('');
 const NODES = ['dtable-server-01', 'dtable-server-02'];
@@ -126,4 +128,50 @@ describe('etcd RBAC per component', () => {
     clients.push(c);
     await expect(c.get(ks.assign('00')).string()).rejects.toThrow();
   });
+});
+
+describe('runtime processes over TLS with their own credentials', () => {
+  const nodes: NodeProcess[] = [];
+  let monitor: MonitorProcess | null = null;
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.stop('SIGKILL').catch(() => undefined)));
+    await monitor?.stop();
+  });
+
+  it('registers nodes, assigns and takes ownership of all 256 buckets with node and monitor certificates only', async () => {
+    const root = as(ROOT_USER);
+    await root.delete().all();
+    const storage = join(dir, 'bases');
+    mkdirSync(storage, { recursive: true });
+    for (const nodeId of NODES) {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}/`;
+      const file = join(dir, `${nodeId}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          cluster_config: { etcd_host_list: etcd.hostList, node_id: nodeId, node_url: url, local_node_url: url },
+          dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: 5, data_dir: join(dir, nodeId), storage_dir: storage, tls: certs.clients[nodeId] },
+        }),
+      );
+      const n = new NodeProcess(nodeId, port, file);
+      nodes.push(n);
+      n.start();
+    }
+    await Promise.all(nodes.map((n) => n.ready()));
+    monitor = await startMonitor(etcd.hostList, { monitor_id: 'monitor-1', lease_ttl: 5, tls: certs.clients[MONITOR_USER] });
+    await until(
+      'every bucket owned by its assignee',
+      async () => {
+        const [a, o] = await Promise.all([root.getAll().prefix(ks.assignPrefix).strings(), root.getAll().prefix(ks.ownerPrefix).strings()]);
+        if (Object.keys(a).length !== 256) return false;
+        return Object.entries(a).every(([k, node]) => (o[ks.owner(k.slice(ks.assignPrefix.length))] ?? '').includes(`"${node}"`));
+      },
+      60_000,
+      250,
+    );
+    // No process logged an etcd permission error.
+    const text = nodes.flatMap((n) => n.logs).join('') + monitor.stderr.join('') + JSON.stringify(monitor.logs);
+    expect(text).not.toMatch(/permission denied/i);
+  }, 120_000);
 });
