@@ -84,6 +84,14 @@ export class MonitorElection extends EventEmitter {
           void this.campaign();
         });
         keeper.on('renewed', () => this.evaluate());
+        if (!keeper.isValid()) {
+          // The lease ran out while the txn was in flight (etcd lost quorum): its 'lost' fired
+          // before anyone listened. Campaign again on a new lease instead of idling forever.
+          this.keeper = null;
+          this.mine = null;
+          await keeper.revoke().catch(() => undefined);
+          throw new Error(`election lease ${leaseId} lost while campaigning`);
+        }
         this.log.info({ key, create_revision: this.mine.createRevision }, 'campaigning');
         this.evaluate();
         return;

@@ -80,13 +80,39 @@ async function runCase(name: string, inject: () => Promise<void>): Promise<CaseR
   const start = Date.now();
   const ackedBefore = load.total;
   const overlapsBefore = owners.overlaps + owners.countOverlappingIntervals();
-  await inject();
-  const r = await finishCase(name, start, ackedBefore, overlapsBefore);
+  let r: CaseReport;
+  try {
+    await inject();
+    r = await finishCase(name, start, ackedBefore, overlapsBefore);
+  } catch (err) {
+    await diagnose(name);
+    throw err;
+  }
   expect(r.acknowledged).toBeGreaterThan(0);
   expect(r.lost).toBe(0);
   expect(r.duplicated).toBe(0);
   expect(r.overlaps).toBe(0);
   return r;
+}
+
+/** What a failed case leaves behind, for the CI log. */
+async function diagnose(name: string): Promise<void> {
+  const lines = [`--- diagnostics of failed case "${name}"`];
+  for (const u of UUIDS) {
+    const b = bucketOf(u);
+    const acks = load.acked.get(u)!;
+    const assign = await cluster.client.get(ks.assign(b)).string().catch((e: Error) => `? ${e.message}`);
+    const owner = await cluster.client.get(ks.owner(b)).string().catch((e: Error) => `? ${e.message}`);
+    lines.push(`base ${b}: acked ${acks.length}, last ack ${acks.length ? Date.now() - acks.at(-1)!.at : '-'} ms ago; assign ${assign}; owner ${owner}`);
+  }
+  const warn = (text: string) => text.split('\n').filter((l) => l.length > 0 && !l.includes('"level":30')).slice(-12).join('\n');
+  for (const n of cluster.nodes) lines.push(`${n.nodeId} (exit ${n.proc?.exitCode ?? '-'}):\n${warn(n.logs.join(''))}`);
+  lines.push(`proxy:\n${warn(cluster.proxy.logs.join(''))}`);
+  for (const m of cluster.monitors) {
+    lines.push(`${m.monitorId} (exit ${m.proc.exitCode ?? '-'}) health ${JSON.stringify(await m.health())}:`);
+    lines.push(...m.logs.slice(-10).map((l) => JSON.stringify(l).slice(0, 400)), ...m.stderr.slice(-3));
+  }
+  process.stdout.write(`${lines.join('\n').slice(0, 20_000)}\n`);
 }
 
 const ownerNode = (uuid: string) =>
