@@ -94,7 +94,7 @@ export class RouteTable extends EventEmitter {
   private rr = 0;
   private changedAt = Date.now();
   private rev = 0;
-  private waiters: Array<() => void> = [];
+  private waiters = new Set<() => void>();
   private probeTimer: NodeJS.Timeout | null = null;
   private readonly poolOpts: PoolOptions;
   private readonly probeIntervalMs: number;
@@ -147,7 +147,7 @@ export class RouteTable extends EventEmitter {
     this.rev = s.revision ?? this.rev;
     this.changedAt = Date.now();
     const w = this.waiters;
-    this.waiters = [];
+    this.waiters = new Set();
     for (const wake of w) wake();
     this.emit('change');
   }
@@ -170,12 +170,14 @@ export class RouteTable extends EventEmitter {
   /** Resolves at the next update() or after `ms`, whichever comes first. */
   waitForChange(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      const waiters = this.waiters;
       const timer = setTimeout(done, Math.max(0, ms));
       function done() {
         clearTimeout(timer);
+        waiters.delete(done);
         resolve();
       }
-      this.waiters.push(done);
+      waiters.add(done);
     });
   }
 
@@ -227,7 +229,7 @@ export class RouteTable extends EventEmitter {
     this.closed = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
     const w = this.waiters;
-    this.waiters = [];
+    this.waiters = new Set();
     for (const wake of w) wake();
     await Promise.all([...this.upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
     this.upstreams.clear();
