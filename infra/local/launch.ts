@@ -113,7 +113,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
     await checkPortsFree(specs);
     const secrets = ensureSecrets(plan, layout.secretsFile);
     mkdirSync(layout.configDir, { recursive: true });
-    opts.writeRendered(withSharedBaseStorage(cluster.files, plan), layout.configDir);
+    opts.writeRendered(cluster.files, layout.configDir);
     for (const dir of [...plan.etcd.members, ...plan.nodes, ...plan.monitors, plan.web, plan.proxy].map((i) => i.dataDir)) {
       if (dir) mkdirSync(dir, { recursive: true });
     }
@@ -159,26 +159,6 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Where the nodes of a local run keep bases: one folder all of them share. */
-export function sharedBaseStorage(plan: Plan): string {
-  return join(plan.runDir, 'data', 'shared-bases');
-}
-
-/**
- * Bases move between nodes with their buckets, so base storage must be shared by every node
- * (docs/node.md). Containers get one shared volume; the local backend's equivalent is one folder,
- * set as `storage_dir` in each node's config unless the rendered file already names one.
- */
-export function withSharedBaseStorage(files: readonly RenderedFile[], plan: Plan): RenderedFile[] {
-  return files.map((f) => {
-    if (f.component !== 'node' || f.format !== 'json') return f;
-    const config = JSON.parse(f.contents) as { dtable_cluster?: Record<string, unknown> };
-    if (!config.dtable_cluster || config.dtable_cluster.storage_dir) return f;
-    config.dtable_cluster.storage_dir = sharedBaseStorage(plan);
-    return { ...f, contents: `${JSON.stringify(config, null, 2)}\n` };
-  });
-}
 
 /**
  * Starts `node <cli> <argv>` as a detached supervisor writing to `<runDir>/logs/supervisor.log`,

@@ -70,6 +70,7 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       port: p,
       weight: n.weight,
       image: n.image ?? null,
+      storageDir: local ? join(runDir, 'data', 'shared-bases') : `${CONTAINER_DATA_DIR}/bases`,
     };
   });
 

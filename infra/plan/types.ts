@@ -41,6 +41,11 @@ export interface NodePlan extends InstanceBase {
   readonly weight: number;
   /** Image override for this node (e.g. a SeaTable image); null = the runtime image. */
   readonly image: string | null;
+  /**
+   * Base storage, shared by every node because bases move with their buckets: one folder of
+   * the run dir (local) or the shared volume's mount point (docker).
+   */
+  readonly storageDir: string;
 }
 
 export interface ProxyPlan extends InstanceBase {

@@ -101,6 +101,7 @@ export function renderNodeConfig(plan: Plan, node: NodePlan): RenderedFile {
       lease_ttl: plan.leaseTtl,
       weight: node.weight,
       data_dir: node.dataDir,
+      storage_dir: node.storageDir,
       private_key_env: plan.secrets.privateKeyEnv,
     },
     containerPath: `${node.image ? SEATABLE_CONF_DIR : CONTAINER_CONF_DIR}/dtable_server_config.json`,

@@ -6,7 +6,6 @@ import { resolvePlan } from '../../../infra/plan/resolve.ts';
 import { renderPlan } from '../../../infra/render/render.ts';
 import { launchSpecs, stagesOf } from '../../../infra/local/processes.ts';
 import { runDirLayout } from '../../../infra/local/run-dir.ts';
-import { withSharedBaseStorage } from '../../../infra/local/launch.ts';
 
 const CONFIG = join(import.meta.dirname, '..', '..', 'e2e', 'cluster.yaml');
 
@@ -53,7 +52,7 @@ describe('launchSpecs', () => {
 
   it('gives every node the same base storage folder, since bases move with their buckets', () => {
     const { plan } = specs();
-    const nodes = withSharedBaseStorage(renderPlan(plan), plan).filter((f) => f.component === 'node');
+    const nodes = renderPlan(plan).filter((f) => f.component === 'node');
     expect(nodes).toHaveLength(3);
     const dirs = nodes.map((f) => (JSON.parse(f.contents) as { dtable_cluster: { storage_dir: string } }).dtable_cluster.storage_dir);
     expect(new Set(dirs)).toEqual(new Set(['/run/e2e/data/shared-bases']));
