@@ -175,3 +175,36 @@ describe('runtime processes over TLS with their own credentials', () => {
     expect(text).not.toMatch(/permission denied/i);
   }, 120_000);
 });
+
+describe('proxy process over TLS with its admin port on one interface', () => {
+  let proc: import('node:child_process').ChildProcess | null = null;
+  afterAll(() => {
+    proc?.kill('SIGKILL');
+  });
+
+  it('binds the admin port to the configured address only and answers 401 there without the token', async () => {
+    const { spawn } = await import('node:child_process');
+    const port = await freePort();
+    const adminPort = await freePort();
+    const file = join(dir, 'proxy.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        cluster_config: { etcd_host_list: etcd.hostList },
+        dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.2', port: adminPort }, admin_token_env: 'FAULTS_ADMIN_TOKEN', tls: certs.clients[PROXY_USER] },
+      }),
+    );
+    proc = spawn(process.execPath, ['--import', 'tsx', 'runtime/proxy/main.ts', '--config', file], {
+      cwd: new URL('../../../', import.meta.url).pathname,
+      env: { ...process.env, FAULTS_ADMIN_TOKEN: 'tls-admin-token' },
+      stdio: 'ignore',
+    });
+    await until('proxy admin /health on 127.0.0.2', async () => (await fetch(`http://127.0.0.2:${adminPort}/health`)).status > 0, 30_000, 100);
+    await expect(fetch(`http://127.0.0.1:${adminPort}/health`)).rejects.toThrow();
+    expect((await fetch(`http://127.0.0.2:${adminPort}/assignment`)).status).toBe(401);
+    const ok = await fetch(`http://127.0.0.2:${adminPort}/assignment`, { headers: { authorization: 'Token tls-admin-token' } });
+    expect(ok.status).toBe(200);
+    // The proxy follows the cluster through etcd with its own read-only certificate.
+    expect(Object.keys(((await ok.json()) as { buckets: Record<string, string> }).buckets)).toHaveLength(256);
+  }, 90_000);
+});
