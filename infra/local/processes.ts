@@ -82,10 +82,12 @@ export function launchSpecs(plan: Plan, files: readonly RenderedFile[], layout: 
       command: layout.etcdBin,
       args: ['--config-file', configFile],
       configFile,
-      healthUrl: `${m.clientUrl.replace(/\/$/, '')}/health`,
+      // With TLS, /health on the client URL needs a client certificate; the metrics URL serves it over plain http.
+      healthUrl: m.metricsPort === null ? `${m.clientUrl.replace(/\/$/, '')}/health` : url(m.host, m.metricsPort, '/health'),
       ports: [
         { host: m.listenHost, port: m.clientPort, slot: `${m.name}.client` },
         { host: m.listenHost, port: m.peerPort, slot: `${m.name}.peer` },
+        ...(m.metricsPort === null ? [] : [{ host: m.listenHost, port: m.metricsPort, slot: `${m.name}.metrics` }]),
       ],
       logFile: join(layout.logDir, `${m.name}.log`),
       stopTimeoutMs: 10_000,

@@ -55,6 +55,10 @@ export function instancesOf(model: ClusterModel): ModelInstance[] {
       ports: [
         { slot: `${m.name}.client`, role: 'client', port: m.client_port, path: [...path, 'client_port'] },
         { slot: `${m.name}.peer`, role: 'peer', port: m.peer_port, path: [...path, 'peer_port'] },
+        // With TLS, etcd's /health needs a client certificate; plain-http metrics serve it for health checks.
+        ...(model.etcd.tls.enabled
+          ? [{ slot: `${m.name}.metrics`, role: 'metrics', port: m.client_port + 2, path: [...path, 'client_port'] }]
+          : []),
       ],
     });
   });

@@ -205,6 +205,18 @@ const local = z
   })
   .strict();
 
+const etcdTls = z
+  .object({
+    enabled: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Client and peer TLS with client-certificate auth, and a role per component (docs/security.md). The local launcher generates the certificates in the run dir. Default false.',
+      ),
+  })
+  .strict()
+  .describe('etcd TLS and access control.');
+
 const secrets = z
   .object({
     private_key_env: envName.default(DEFAULTS.privateKeyEnv).describe('Environment variable holding the HS256 key for base access tokens. Default DTABLE_PRIVATE_KEY.'),
@@ -251,6 +263,7 @@ export const clusterFileSchema = z
           .default(DEFAULTS.maxTxnOps)
           .describe('etcd --max-txn-ops. Default 1024.'),
         members: z.array(etcdMember).min(1, { error: 'needs at least one member' }),
+        tls: etcdTls.default({ enabled: false }),
       })
       .strict(),
     nodes: z.array(node).min(1, { error: 'needs at least one dtable-server node' }),

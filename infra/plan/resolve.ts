@@ -3,7 +3,8 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { instancesOf, monitorName, nodeHost, WEB_NAME } from '../model/instances.ts';
 import { DEFAULTS, type ClusterModel } from '../model/schema.ts';
-import type { EtcdMemberPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, Target, WebPlan } from './types.ts';
+import { MONITOR_USER, PROXY_USER, ROOT_USER, WEB_USER } from '../../runtime/cluster/access-policy.ts';
+import type { EtcdMemberPlan, EtcdTlsPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, Target, TlsFiles, WebPlan } from './types.ts';
 
 export interface ResolveOptions {
   readonly target: Target;
@@ -18,6 +19,8 @@ export const LOOPBACK = '127.0.0.1';
 export const CONTAINER_DATA_DIR = '/data';
 /** Name of the single pseudo docker host of the local target. */
 export const LOCAL_DOCKER_HOST = 'local';
+/** Where the certificates are mounted in every container (docker target, etcd.tls). */
+export const CONTAINER_TLS_DIR = '/opt/dtable-cluster/tls';
 
 /** Thrown when the local target runs out of ports above `local.base_port`. */
 export class PlanError extends Error {
@@ -42,6 +45,8 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
     dataVolume: local || dataVolume === null ? '' : (dataVolume ?? `${model.name}-${name}-data`),
   });
 
+  const tlsOn = model.etcd.tls.enabled;
+  const scheme = tlsOn ? 'https' : 'http';
   const members: EtcdMemberPlan[] = model.etcd.members.map((m) => {
     const host = local ? LOOPBACK : m.host;
     const clientPort = port(`${m.name}.client`);
@@ -52,8 +57,9 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       host,
       clientPort,
       peerPort,
-      clientUrl: `http://${host}:${clientPort}`,
-      peerUrl: `http://${host}:${peerPort}`,
+      clientUrl: `${scheme}://${host}:${clientPort}`,
+      peerUrl: `${scheme}://${host}:${peerPort}`,
+      metricsPort: tlsOn ? port(`${m.name}.metrics`) : null,
     };
   });
 
@@ -135,11 +141,33 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       maxTxnOps: model.etcd.max_txn_ops,
       members,
       hostList: members.map((m) => `${m.host}:${m.clientPort}`),
+      tls: tlsOn ? tlsPlan(local ? join(runDir, 'tls') : CONTAINER_TLS_DIR, members, nodes) : null,
     },
     nodes,
     proxy,
     monitors,
     web,
+  };
+}
+
+/** Every etcd user of a plan: root, one per node, monitor, proxy, web (CN of its client certificate). */
+export function etcdUsers(nodes: ReadonlyArray<Pick<NodePlan, 'nodeId'>>): string[] {
+  return [ROOT_USER, ...nodes.map((n) => n.nodeId), MONITOR_USER, PROXY_USER, WEB_USER];
+}
+
+const certName = (s: string) => s.replace(/[^A-Za-z0-9_.-]/g, '_');
+
+/** Certificate file names, as infra/local/tls.ts writes them: `etcd-<member>.pem`, `client-<user>.pem`, `*-key.pem`. */
+function tlsPlan(dir: string, members: readonly EtcdMemberPlan[], nodes: readonly NodePlan[]): EtcdTlsPlan {
+  const files = (name: string): TlsFiles => ({
+    ca_file: join(dir, 'ca.pem'),
+    cert_file: join(dir, `${name}.pem`),
+    key_file: join(dir, `${name}-key.pem`),
+  });
+  return {
+    dir,
+    members: Object.fromEntries(members.map((m) => [m.name, files(`etcd-${certName(m.name)}`)])),
+    clients: Object.fromEntries(etcdUsers(nodes).map((u) => [u, files(`client-${certName(u)}`)])),
   };
 }
 

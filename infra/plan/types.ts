@@ -27,6 +27,25 @@ export interface EtcdMemberPlan extends InstanceBase {
   readonly peerPort: number;
   readonly clientUrl: string;
   readonly peerUrl: string;
+  /** Plain-http `/health` and `/metrics` (etcd `listen-metrics-urls`), with TLS only; null without. */
+  readonly metricsPort: number | null;
+}
+
+/** PEM files of one TLS identity, as the runtime configs name them. */
+export interface TlsFiles {
+  readonly ca_file: string;
+  readonly cert_file: string;
+  readonly key_file: string;
+}
+
+/** etcd TLS (cluster.yaml `etcd.tls`): where every certificate is read from. */
+export interface EtcdTlsPlan {
+  /** local: `<runDir>/tls`, where `up` generates them; docker: the certificate folder in the containers. */
+  readonly dir: string;
+  /** Server and peer certificate of each member, by member name. */
+  readonly members: Readonly<Record<string, TlsFiles>>;
+  /** Client certificate of each etcd user (CN = user name): root, each node id, monitor, proxy, web. */
+  readonly clients: Readonly<Record<string, TlsFiles>>;
 }
 
 export interface NodePlan extends InstanceBase {
@@ -103,6 +122,8 @@ export interface Plan {
     readonly members: readonly EtcdMemberPlan[];
     /** `host:clientPort` of every member, SeaTable's `etcd_host_list`. */
     readonly hostList: readonly string[];
+    /** null = plain http, no access control. */
+    readonly tls: EtcdTlsPlan | null;
   };
   readonly nodes: readonly NodePlan[];
   readonly proxy: ProxyPlan;

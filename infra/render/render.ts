@@ -2,7 +2,8 @@
 // templates in templates/. Pure and deterministic: the templates are read once at import, and
 // the output depends on the plan only.
 import { readFileSync } from 'node:fs';
-import type { EtcdMemberPlan, MonitorPlan, NodePlan, Plan, RenderedFile } from '../plan/types.ts';
+import { MONITOR_USER, PROXY_USER, WEB_USER } from '../../runtime/cluster/access-policy.ts';
+import type { EtcdMemberPlan, MonitorPlan, NodePlan, Plan, RenderedFile, TlsFiles } from '../plan/types.ts';
 import type { Literal } from './escape.ts';
 import { fillTemplate, type Format } from './template.ts';
 
@@ -15,6 +16,7 @@ const TEMPLATE_FILES = {
   webSettings: 'dtable-web/dtable_web_settings.py',
   dbConf: 'dtable-db/dtable-db.conf',
   etcd: 'etcd/etcd.conf.yml',
+  etcdTls: 'etcd/tls.fragment.yml',
   monitor: 'monitor/monitor.json',
   web: 'web/web.json',
 } as const;
@@ -37,6 +39,14 @@ export const PROXY_COMPOSE_PATH = '/opt/dtable-server-proxy/docker-compose.yml';
 /** etcd timings rendered into every member; MIN_LEASE_TTL is derived from them. */
 export const ETCD_HEARTBEAT_MS = 100;
 export const ETCD_ELECTION_TIMEOUT_MS = 1000;
+
+/** The client certificate of an etcd user, or null without etcd TLS. */
+function clientTls(plan: Plan, user: string): TlsFiles | null {
+  if (!plan.etcd.tls) return null;
+  const files = plan.etcd.tls.clients[user];
+  if (!files) throw new Error(`no client certificate for etcd user ${user}`);
+  return files;
+}
 
 /** Folder of the rendered files of a local plan: `<runDir>/conf`. */
 export function localConfDir(plan: Plan): string {
@@ -67,12 +77,20 @@ function file(
     template: TemplateName;
     values: Record<string, Literal>;
     containerPath: string;
+    /** JSON configs: the component's etcd client certificate, set as `tls` in the object at this key ("" = top level). */
+    tls?: { at: string; files: TlsFiles | null };
+    /** Appended after the template (a fragment that only applies to some plans). */
+    extra?: string;
   },
 ): RenderedFile {
   const path = `${spec.instance}/${spec.fileName}`;
-  let contents = fillTemplate(TEMPLATES[spec.template], spec.format, spec.values, TEMPLATE_FILES[spec.template]);
+  let contents = fillTemplate(TEMPLATES[spec.template], spec.format, spec.values, TEMPLATE_FILES[spec.template]) + (spec.extra ?? '');
   // Normalise JSON layout (and prove the template yields valid JSON).
-  if (spec.format === 'json') contents = `${JSON.stringify(JSON.parse(contents), null, 2)}\n`;
+  if (spec.format === 'json') {
+    const json = JSON.parse(contents) as Record<string, Record<string, unknown>>;
+    if (spec.tls?.files) (spec.tls.at ? json[spec.tls.at]! : json).tls = { ...spec.tls.files };
+    contents = `${JSON.stringify(json, null, 2)}\n`;
+  }
   return {
     path,
     instance: spec.instance,
@@ -105,6 +123,7 @@ export function renderNodeConfig(plan: Plan, node: NodePlan): RenderedFile {
       private_key_env: plan.secrets.privateKeyEnv,
     },
     containerPath: `${node.image ? SEATABLE_CONF_DIR : CONTAINER_CONF_DIR}/dtable_server_config.json`,
+    tls: { at: 'dtable_cluster', files: clientTls(plan, node.nodeId) },
   });
 }
 
@@ -126,6 +145,7 @@ export function renderProxyConfig(plan: Plan): RenderedFile {
       admin_token_env: plan.secrets.adminTokenEnv,
     },
     containerPath: PROXY_CONTAINER_CONFIG,
+    tls: { at: 'dtable_cluster', files: clientTls(plan, PROXY_USER) },
   });
 }
 
@@ -174,6 +194,7 @@ export function renderMonitorConfig(plan: Plan, m: MonitorPlan): RenderedFile {
       metrics_port: m.metricsPort,
     },
     containerPath: `${CONTAINER_CONF_DIR}/monitor.json`,
+    tls: { at: '', files: clientTls(plan, MONITOR_USER) },
   });
 }
 
@@ -197,6 +218,7 @@ export function renderWebConfig(plan: Plan): RenderedFile {
       admin_token_env: plan.secrets.adminTokenEnv,
     },
     containerPath: `${CONTAINER_CONF_DIR}/web.json`,
+    tls: { at: '', files: clientTls(plan, WEB_USER) },
   });
 }
 
@@ -238,7 +260,17 @@ export function renderDbConf(plan: Plan): RenderedFile {
 }
 
 export function renderEtcdMember(plan: Plan, m: EtcdMemberPlan): RenderedFile {
-  const listen = (port: number) => `http://${m.listenHost}:${port}`;
+  const scheme = plan.etcd.tls ? 'https' : 'http';
+  const listen = (port: number) => `${scheme}://${m.listenHost}:${port}`;
+  const certs = plan.etcd.tls?.members[m.name];
+  const extra = certs
+    ? fillTemplate(
+        TEMPLATES.etcdTls,
+        'yaml',
+        { listen_metrics_urls: `http://${m.listenHost}:${m.metricsPort}`, ...certs },
+        TEMPLATE_FILES.etcdTls,
+      )
+    : '';
   return file(plan, {
     instance: m.name,
     fileName: 'etcd.conf.yml',
@@ -259,6 +291,7 @@ export function renderEtcdMember(plan: Plan, m: EtcdMemberPlan): RenderedFile {
       heartbeat_interval: ETCD_HEARTBEAT_MS,
       election_timeout: ETCD_ELECTION_TIMEOUT_MS,
     },
+    extra,
     containerPath: `${CONTAINER_CONF_DIR}/etcd.conf.yml`,
   });
 }

@@ -21,6 +21,12 @@ function edit(from: string, to: string): string {
 
 export const INVALID_CASES: InvalidCase[] = [
   {
+    name: 'etcd.tls.enabled written as "yes"',
+    text: edit('etcd:\n  members:\n', 'etcd:\n  tls: { enabled: yes }\n  members:\n'),
+    error: 'cluster.yaml:7:19: etcd.tls.enabled must be a boolean, got the string "yes"',
+    shape: true,
+  },
+  {
     name: "a YAML syntax error",
     text: edit('  host: proxy.example.com\n', '  host: [proxy.example.com\n'),
     error: "cluster.yaml:26:1: invalid YAML: Flow sequence in block collection must be sufficiently indented and end with a ]",

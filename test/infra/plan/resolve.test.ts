@@ -98,3 +98,34 @@ describe('the docker target', () => {
 it('resolves the same model to the same plan every time', () => {
   expect(JSON.stringify(local())).toBe(JSON.stringify(local()));
 });
+
+describe('etcd.tls', () => {
+  const TLS = BASE.replace('etcd:\n  members:\n', 'etcd:\n  tls: { enabled: true }\n  members:\n');
+
+  it('is off by default: http URLs, no certificates, no metrics port', () => {
+    const plan = local();
+    expect(plan.etcd.tls).toBeNull();
+    expect(plan.etcd.members.map((m) => [m.clientUrl.split(':')[0], m.metricsPort])).toEqual([['http', null], ['http', null], ['http', null]]);
+  });
+
+  it('gives https URLs and a distinct plain-http metrics port to every member', () => {
+    const plan = local(TLS, '/run');
+    expect(plan.etcd.members.every((m) => m.clientUrl.startsWith('https://') && m.peerUrl.startsWith('https://'))).toBe(true);
+    const ports = [...allPorts(plan), ...plan.etcd.members.map((m) => m.metricsPort!)];
+    expect(new Set(ports).size).toBe(ports.length);
+  });
+
+  it('puts the local certificates under <runDir>/tls, one client certificate per etcd user', () => {
+    const tls = local(TLS, '/run').etcd.tls!;
+    expect(tls.dir).toBe('/run/tls');
+    expect(tls.members['etcd-01']).toEqual({ ca_file: '/run/tls/ca.pem', cert_file: '/run/tls/etcd-etcd-01.pem', key_file: '/run/tls/etcd-etcd-01-key.pem' });
+    expect(Object.keys(tls.clients)).toEqual(['root', 'dtable-server-01', 'dtable-server-02', 'dtable-cluster-monitor', 'dtable-cluster-proxy', 'dtable-cluster-web']);
+    expect(tls.clients['dtable-server-01']!.cert_file).toBe('/run/tls/client-dtable-server-01.pem');
+  });
+
+  it('reads the certificates from the container certificate folder on docker', () => {
+    const plan = docker(TLS);
+    expect(plan.etcd.tls!.dir).toBe('/opt/dtable-cluster/tls');
+    expect(plan.etcd.members[0]!.metricsPort).toBe(2381);
+  });
+});

@@ -7,7 +7,8 @@ import type { Plan, Target } from '../../../infra/plan/types.ts';
 export const REPO_ROOT = new URL('../../../', import.meta.url).pathname;
 export const FIXED_RUN_DIR = '/srv/dtable-cluster/run';
 
-export function repoPlan(target: Target): Plan {
+export function repoPlan(target: Target, opts: { tls?: boolean } = {}): Plan {
   const { model } = loadClusterFile(`${REPO_ROOT}cluster.yaml`);
-  return resolvePlan(model, { target, configDir: REPO_ROOT, runDir: FIXED_RUN_DIR });
+  const m = opts.tls ? { ...model, etcd: { ...model.etcd, tls: { enabled: true } } } : model;
+  return resolvePlan(m, { target, configDir: REPO_ROOT, runDir: FIXED_RUN_DIR });
 }

@@ -63,3 +63,28 @@ describe.each(['docker', 'local'] as const)('the %s target', (target) => {
     expect(renderPlan(repoPlan(target))).toEqual(files);
   });
 });
+
+// etcd.tls: the local target's files with certificates (etcd.conf.yml and each runtime config's `tls`).
+describe('the local target with etcd.tls', () => {
+  const files = renderPlan(repoPlan('local', { tls: true }));
+  const dir = join(GOLDEN, 'local-tls');
+
+  it.each(files.map((f) => [f.path, f] as const))('%s matches its golden file', (path, f) => {
+    expect(f.contents).toBe(golden(join(dir, 'files', path), f.contents));
+  });
+
+  it('has no stale golden files', () => {
+    expect(listFiles(join(dir, 'files'))).toEqual(files.map((f) => f.path).sort());
+  });
+
+  it('gives every runtime config the client certificate of its own etcd user', () => {
+    const tlsOf = (path: string) => {
+      const json = JSON.parse(files.find((f) => f.path === path)!.contents) as Record<string, { cert_file?: string; tls?: { cert_file: string } }>;
+      return (json.tls ?? json.dtable_cluster!.tls)!.cert_file;
+    };
+    expect(tlsOf('dtable-server-01/dtable_server_config.json')).toMatch(/\/client-dtable-server-01\.pem$/);
+    expect(tlsOf('dtable-server-proxy/dtable_server_config.json')).toMatch(/\/client-dtable-cluster-proxy\.pem$/);
+    expect(tlsOf('monitor-1/monitor.json')).toMatch(/\/client-dtable-cluster-monitor\.pem$/);
+    expect(tlsOf('web/web.json')).toMatch(/\/client-dtable-cluster-web\.pem$/);
+  });
+});
