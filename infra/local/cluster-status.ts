@@ -1,6 +1,7 @@
 // What `status` reports and `up` waits for: the cluster as etcd sees it (through the ClusterView
 // adapter), the health of every process, and the supervisor's state. Reads only.
 import { BUCKETS } from '../../runtime/cluster/buckets.ts';
+import { ROOT_USER } from '../../runtime/cluster/access-policy.ts';
 import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
 import { ClusterView } from '../../runtime/cluster/etcd/cluster-view.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
@@ -56,7 +57,9 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
 
 /** Opens a ClusterView on the plan's etcd; the caller closes view and client. */
 export async function openView(plan: Plan, timeoutMs = 5000): Promise<{ client: Etcd3; view: ClusterView }> {
-  const client = connectEtcd({ hostList: [...plan.etcd.hostList], callTimeoutMs: Math.min(timeoutMs, 3000) });
+  // With etcd TLS, the CLI (status, rebalance, drain, up's readiness wait) is root.
+  const tls = plan.etcd.tls?.clients[ROOT_USER];
+  const client = connectEtcd({ hostList: [...plan.etcd.hostList], callTimeoutMs: Math.min(timeoutMs, 3000), ...(tls ? { tls } : {}) });
   try {
     const view = await withTimeout(ClusterView.open(client, keyspace(plan.keyPrefix), { rereadIntervalMs: 60_000 }), timeoutMs, 'etcd');
     return { client, view };
@@ -84,7 +87,8 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
   const [webOk, proxyOk, etcdHealth, nodeHealth, monHealth] = await Promise.all([
     health(plan.web.url.replace(/\/$/, '') + '/health'),
     health(`${plan.proxy.adminUrl.replace(/\/$/, '')}/health`),
-    Promise.all(plan.etcd.members.map((m) => health(`${m.clientUrl}/health`))),
+    // With TLS, the plain-http metrics URL serves /health without a client certificate.
+    Promise.all(plan.etcd.members.map((m) => health(m.metricsPort === null ? `${m.clientUrl}/health` : `http://${m.host}:${m.metricsPort}/health`))),
     Promise.all(plan.nodes.map((n) => health(`http://${n.host}:${n.port}/health`))),
     Promise.all(plan.monitors.map((m) => health(`http://${m.host}:${m.metricsPort}/health`))),
   ]);

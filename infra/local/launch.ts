@@ -20,7 +20,9 @@ import {
   type ProcessState,
   type RunDirLayout,
 } from './run-dir.ts';
+import { enableEtcdAccessControl, localCertificates } from './rbac.ts';
 import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
+import type { ClusterCerts } from './tls.ts';
 import { STOP_ORDER, Supervisor, type SupervisorOptions } from './supervisor.ts';
 import { ClusterRunningError, LocalClusterError } from './errors.ts';
 
@@ -112,6 +114,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   try {
     await checkPortsFree(specs);
     const secrets = ensureSecrets(plan, layout.secretsFile);
+    if (plan.etcd.tls) await localCertificatesOf(plan);
     mkdirSync(layout.configDir, { recursive: true });
     opts.writeRendered(cluster.files, layout.configDir);
     for (const dir of [...plan.etcd.members, ...plan.nodes, ...plan.monitors, plan.web, plan.proxy].map((i) => i.dataDir)) {
@@ -125,7 +128,11 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
       cwd: REPO_ROOT,
       env: { ...process.env, ...secrets.env, [SUPERVISOR_ENV]: '' },
       log: (l) => out.line(l),
-      ...(opts.afterStage ? { afterStage: opts.afterStage } : {}),
+      afterStage: async (kinds) => {
+        // Roles and users before any runtime process connects; then etcd refuses everyone else.
+        if (kinds.has('etcd') && plan.etcd.tls) await enableEtcdAccessControl(plan, await localCertificatesOf(plan));
+        await opts.afterStage?.(kinds);
+      },
     });
     const sup = supervisor;
     const started = (async () => {
@@ -159,6 +166,15 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Generates (or reuses) the run dir's certificates; they must be where the plan and the rendered configs say. */
+async function localCertificatesOf(plan: Plan): Promise<ClusterCerts> {
+  const certs = await localCertificates(plan, plan.runDir);
+  for (const [user, files] of Object.entries(plan.etcd.tls?.clients ?? {})) {
+    if (certs.clients[user]?.cert_file !== files.cert_file) throw new Error(`certificate of ${user} not at ${files.cert_file}`);
+  }
+  return certs;
+}
 
 /**
  * Starts `node <cli> <argv>` as a detached supervisor writing to `<runDir>/logs/supervisor.log`,

@@ -8,12 +8,13 @@ import { accessPolicy, MONITOR_USER, PROXY_USER, ROOT_USER, WEB_USER } from '../
 import { connectEtcd } from '../../runtime/cluster/etcd/client.ts';
 import { applyAccessPolicy } from '../../runtime/cluster/etcd/rbac.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
+import { etcdUsers as usersOf } from '../plan/resolve.ts';
 import type { Plan } from '../plan/types.ts';
 import { ensureClusterCerts, type CertFiles, type ClusterCerts } from './tls.ts';
 
 /** Every etcd user of a plan: root, one per node, monitor, proxy, web. */
 export function etcdUsers(plan: Pick<Plan, 'nodes'>): string[] {
-  return [ROOT_USER, ...plan.nodes.map((n) => n.nodeId), MONITOR_USER, PROXY_USER, WEB_USER];
+  return usersOf(plan.nodes);
 }
 
 /** CA, member and client certificates under `<runDir>/tls`, created once and reused. */

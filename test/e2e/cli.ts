@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 export const REPO = resolve(import.meta.dirname, '..', '..');
 export const CLI = join(REPO, 'bin', 'dtable-cluster.mjs');
 const TEMPLATE = join(REPO, 'test', 'e2e', 'cluster.yaml');
-/** Ports the e2e cluster takes from base_port: 3×2 etcd, 2 monitors, 3 nodes, 2 proxy, 1 web. */
-const PORTS_NEEDED = 14;
+/** Ports the e2e cluster takes from base_port: 3×3 etcd (metrics with etcd.tls), 2 monitors, 3 nodes, 2 proxy, 1 web. */
+const PORTS_NEEDED = 17;
 
 export interface CliResult {
   code: number;
@@ -66,12 +66,18 @@ export interface TestCluster {
   readonly flags: string[];
 }
 
-/** A fresh copy of the e2e cluster.yaml with a free base_port and a run dir in a temp folder. */
-export async function testCluster(extraYaml = ''): Promise<TestCluster> {
+/**
+ * A fresh copy of the e2e cluster.yaml with a free base_port and a run dir in a temp folder;
+ * `tls` turns on etcd.tls (certificates, client-certificate auth and RBAC).
+ */
+export async function testCluster(extraYaml = '', opts: { tls?: boolean } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'dtable-e2e-'));
   const basePort = await freeBasePort();
   const config = join(dir, 'cluster.yaml');
-  writeFileSync(config, readFileSync(TEMPLATE, 'utf8').replace(/base_port: \d+/, `base_port: ${basePort}`) + extraYaml);
+  let text = readFileSync(TEMPLATE, 'utf8').replace(/base_port: \d+/, `base_port: ${basePort}`);
+  if (opts.tls) text = text.replace('etcd:\n  members:\n', 'etcd:\n  tls: { enabled: true }\n  members:\n');
+  if (opts.tls && !text.includes('tls: { enabled: true }')) throw new Error('test/e2e/cluster.yaml has no `etcd:\\n  members:` to add tls to');
+  writeFileSync(config, text + extraYaml);
   const runDir = join(dir, 'run');
   return { dir, config, runDir, basePort, flags: ['--config', config, '--run-dir', runDir] };
 }

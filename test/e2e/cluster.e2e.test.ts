@@ -97,7 +97,8 @@ async function balanced(): Promise<number> {
 }
 
 beforeAll(async () => {
-  c = await testCluster();
+  // DTABLE_E2E_ETCD_TLS=1: the whole suite on etcd with TLS, client certificates and RBAC.
+  c = await testCluster('', { tls: process.env.DTABLE_E2E_ETCD_TLS === '1' });
   loadBefore = loadavg()[0]!;
   const t0 = performance.now();
   const r = await runCli(['up', '--detach', ...c.flags], { timeoutMs: 120_000 });
