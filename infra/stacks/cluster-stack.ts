@@ -34,7 +34,7 @@ export class ClusterStack extends TerraformStack {
       throw new Error(`ClusterStack needs a docker plan, got target "${plan.target}"`);
     }
     const specs = containerSpecs(plan, props.files);
-    const secrets = new ClusterSecrets(this, 'secrets', plan.secrets);
+    const secrets = new ClusterSecrets(this, 'secrets', plan.secrets, plan.etcd.tls);
 
     const hosts = new Map<string, DockerHost>();
     for (const h of plan.dockerHosts) {
@@ -92,7 +92,10 @@ export class ClusterStack extends TerraformStack {
         retries: 5,
       },
       networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
-      upload: spec.uploads.map((u) => ({ file: u.file, content: terraformLiteral(u.content) })),
+      upload: [
+        ...spec.uploads.map((u) => ({ file: u.file, content: terraformLiteral(u.content) })),
+        ...spec.certificates.map((file) => ({ file, content: secrets.certificate(file) })),
+      ],
       volumes: [
         ...(volume ? [{ volumeName: volume.name, containerPath: spec.dataDir }] : []),
         // Mounted inside the data volume; Docker mounts the shallower path first.

@@ -1,7 +1,8 @@
 // What each plan instance becomes as a Docker container: name, image choice, command, ports,
 // healthcheck, volumes and which secrets it needs. Pure: the constructs in cluster-stack.ts
 // only translate these specs into docker_container resources.
-import type { InstancePlan, Plan, RenderedFile } from '../plan/types.ts';
+import { MONITOR_USER, PROXY_USER, WEB_USER } from '../../runtime/cluster/access-policy.ts';
+import type { InstancePlan, Plan, RenderedFile, TlsFiles } from '../plan/types.ts';
 
 /** etcd's binaries in the upstream (distroless, shell-less) image. */
 export const ETCD_BIN = '/usr/local/bin/etcd';
@@ -34,6 +35,11 @@ export interface ContainerSpec {
   readonly aliases: readonly string[];
   /** Rendered config files uploaded into the container before it starts. */
   readonly uploads: ReadonlyArray<{ readonly file: string; readonly content: string }>;
+  /**
+   * With etcd.tls: PEM files uploaded from sensitive Terraform variables (CA, and the member's
+   * or the component's own certificate and key), by their path in the container.
+   */
+  readonly certificates: readonly string[];
   readonly dataVolume: string;
   readonly dataDir: string;
   /**
@@ -77,6 +83,16 @@ export function containerSpecs(plan: Plan, files: readonly RenderedFile[]): Cont
   });
 }
 
+/** The etcd certificate files an instance reads: its member certificate, or its etcd user's client certificate. */
+export function tlsFilesOf(plan: Plan, instance: InstancePlan): TlsFiles | null {
+  const tls = plan.etcd.tls;
+  if (!tls) return null;
+  const user = { node: instance.name, proxy: PROXY_USER, monitor: MONITOR_USER, web: WEB_USER, etcd: '' }[instance.kind];
+  const files = instance.kind === 'etcd' ? tls.members[instance.name] : tls.clients[user];
+  if (!files) throw new Error(`${instance.name}: no etcd certificate in the plan`);
+  return files;
+}
+
 /** The one rendered file each container's process reads (`render --target docker` writes the same). */
 export const CONFIG_FILE_NAME: Record<InstancePlan['kind'], string> = {
   etcd: 'etcd.conf.yml',
@@ -101,11 +117,13 @@ function specOf(
   aliases: string[],
   uploads: ContainerSpec['uploads'],
 ): ContainerSpec {
+  const tls = tlsFilesOf(plan, instance);
   const base = {
     instance,
     containerName: `${plan.name}-${instance.name}`,
     aliases,
     uploads,
+    certificates: tls ? [tls.ca_file, tls.cert_file, tls.key_file] : [],
     dataVolume: instance.dataVolume,
     dataDir: instance.dataDir,
     baseStorageDir: null,
@@ -122,8 +140,11 @@ function specOf(
         // Clients (ours and SeaTable's dtable-web) may sit anywhere; peers only need the host
         // port when members run on different Docker hosts, else they meet on the cluster network.
         ports: etcdSpansHosts(plan) ? [instance.clientPort, instance.peerPort] : [instance.clientPort],
-        // Exec form: the etcd image is distroless and has no shell.
-        healthcheck: ['CMD', ETCDCTL_BIN, `--endpoints=http://127.0.0.1:${instance.clientPort}`, 'endpoint', 'health'],
+        // Exec form: the etcd image is distroless and has no shell. With TLS, the member's own
+        // certificate (not an etcd user: the health read is denied, which etcdctl counts as healthy).
+        healthcheck: tls
+          ? ['CMD', ETCDCTL_BIN, `--endpoints=https://127.0.0.1:${instance.clientPort}`, '--cacert', tls.ca_file, '--cert', tls.cert_file, '--key', tls.key_file, 'endpoint', 'health']
+          : ['CMD', ETCDCTL_BIN, `--endpoints=http://127.0.0.1:${instance.clientPort}`, 'endpoint', 'health'],
       };
     case 'node': {
       const secrets = [{ env: plan.secrets.privateKeyEnv, secret: 'privateKey' as const }];
@@ -183,7 +204,7 @@ function specOf(
 
 type SpecBase = Pick<
   ContainerSpec,
-  'instance' | 'containerName' | 'aliases' | 'uploads' | 'dataVolume' | 'dataDir' | 'baseStorageDir'
+  'instance' | 'containerName' | 'aliases' | 'uploads' | 'certificates' | 'dataVolume' | 'dataDir' | 'baseStorageDir'
 >;
 
 /**

@@ -19,3 +19,9 @@ export function logicalId(...parts: string[]): string {
 export function secretVariableName(envName: string): string {
   return terraformName(envName.toLowerCase());
 }
+
+/** Name of the Terraform variable carrying one PEM file of etcd.tls: `/…/tls/client-root-key.pem` → `etcd_tls_client_root_key`. */
+export function certificateVariableName(file: string): string {
+  const base = file.slice(file.lastIndexOf('/') + 1).replace(/\.pem$/, '');
+  return terraformName(`etcd_tls_${base}`.toLowerCase().replace(/[^a-z0-9_]/g, '_'));
+}

@@ -5,12 +5,14 @@ import { TerraformVariable } from 'cdktf';
 import { Construct } from 'constructs';
 import type { Plan } from '../plan/types.ts';
 import type { SecretName } from './containers.ts';
-import { secretVariableName } from './names.ts';
+import { certificateVariableName, secretVariableName } from './names.ts';
 
 export class ClusterSecrets extends Construct {
   private readonly variables: Record<SecretName, TerraformVariable>;
+  /** etcd.tls PEM files by their path in the containers. */
+  private readonly certificates = new Map<string, TerraformVariable>();
 
-  constructor(scope: Construct, id: string, secrets: Plan['secrets']) {
+  constructor(scope: Construct, id: string, secrets: Plan['secrets'], tls: Plan['etcd']['tls'] = null) {
     super(scope, id);
     const variable = (envName: string, description: string): TerraformVariable => {
       const v = new TerraformVariable(this, envName, {
@@ -26,6 +28,25 @@ export class ClusterSecrets extends Construct {
       privateKey: variable(secrets.privateKeyEnv, 'HS256 key for base access tokens'),
       adminToken: variable(secrets.adminTokenEnv, 'Admin token of the proxy admin port and the web role'),
     };
+    const pems = new Set([...Object.values(tls?.members ?? {}), ...Object.values(tls?.clients ?? {})].flatMap((f) => [f.ca_file, f.cert_file, f.key_file]));
+    for (const file of pems) {
+      const name = certificateVariableName(file);
+      const v = new TerraformVariable(this, name, {
+        type: 'string',
+        sensitive: true,
+        nullable: false,
+        description: `etcd.tls PEM file uploaded to ${file}; set TF_VAR_${name} (docs/security.md).`,
+      });
+      v.overrideLogicalId(name);
+      this.certificates.set(file, v);
+    }
+  }
+
+  /** `${var.etcd_tls_…}`: the PEM file's contents, resolved by Terraform at apply. */
+  certificate(file: string): string {
+    const v = this.certificates.get(file);
+    if (!v) throw new Error(`no certificate variable for ${file}`);
+    return v.stringValue;
   }
 
   /** `ENV=${var.x}`: resolved by Terraform, never written into the synthesized JSON. */

@@ -77,3 +77,41 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('etcd.tls certificates', () => {
+  const PEM = {
+    TF_VAR_etcd_tls_ca: '-----BEGIN CERTIFICATE-----ca-7e21-never-in-json',
+    TF_VAR_etcd_tls_etcd_etcd_01_key: '-----BEGIN PRIVATE KEY-----member-5c0d-never-in-json',
+    TF_VAR_etcd_tls_client_dtable_server_01_key: '-----BEGIN PRIVATE KEY-----node-93aa-never-in-json',
+  };
+  const tlsText = () => fixtureText('single-host.yaml').replace('etcd:\n', 'etcd:\n  tls: { enabled: true }\n');
+  beforeEach(() => {
+    for (const [k, v] of Object.entries(PEM)) vi.stubEnv(k, v);
+  });
+  afterEach(() => vi.unstubAllEnvs());
+
+  it('never appear in the synthesized JSON', () => {
+    const { text } = synthText(tlsText());
+    for (const value of Object.values(PEM)) expect(text).not.toContain(value);
+  });
+
+  it('are sensitive variables, uploaded by reference: each container gets the CA and only its own certificate and key', () => {
+    const s = synthText(tlsText());
+    expect(s.json.variable['etcd_tls_ca']).toMatchObject({ sensitive: true, type: 'string' });
+    expect(s.json.variable['etcd_tls_client_dtable_server_01_key']).toMatchObject({ sensitive: true, type: 'string' });
+    const pems = (name: string) => container(s, name).upload.filter((u) => u.file.startsWith('/opt/dtable-cluster/tls/'));
+    expect(pems('dtable-server-01')).toEqual([
+      { file: '/opt/dtable-cluster/tls/ca.pem', content: '${var.etcd_tls_ca}' },
+      { file: '/opt/dtable-cluster/tls/client-dtable-server-01.pem', content: '${var.etcd_tls_client_dtable_server_01}' },
+      { file: '/opt/dtable-cluster/tls/client-dtable-server-01-key.pem', content: '${var.etcd_tls_client_dtable_server_01_key}' },
+    ]);
+    expect(pems('etcd-01').map((u) => u.content)).toEqual(['${var.etcd_tls_ca}', '${var.etcd_tls_etcd_etcd_01}', '${var.etcd_tls_etcd_etcd_01_key}']);
+    expect(container(s, 'etcd-01').healthcheck.test).toContain('--endpoints=https://127.0.0.1:2379');
+  });
+
+  it('are not variables of a cluster without etcd.tls', () => {
+    const s = synthFixture('single-host.yaml');
+    expect(Object.keys(s.json.variable).filter((k) => k.startsWith('etcd_tls_'))).toEqual([]);
+    expect(container(s, 'dtable-server-01').upload).toHaveLength(1);
+  });
+});
