@@ -52,6 +52,9 @@ export function monitorRole(ks: Keyspace): RoleSpec {
       { permission: 'Readwrite', key: ks.epoch },
       { permission: 'Readwrite', prefix: ks.electionPrefix },
       { permission: 'Readwrite', prefix: ks.rebalanceResponsePrefix },
+      // An answer is put on the requester's lease, and etcd only lets a user attach a lease whose
+      // keys it could write (it could then revoke them): the request keys, here.
+      { permission: 'Readwrite', prefix: ks.rebalanceRequestPrefix },
     ],
   };
 }

@@ -112,6 +112,12 @@ describe.sequential('local cluster with etcd.tls', { timeout: 120_000 }, () => {
     }
   });
 
+  it('answers rebalance --dry-run: the monitor may answer on the lease of the CLI (root) request', async () => {
+    const r = await runCli(['rebalance', '--dry-run', '--json', ...c.flags]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { applied: boolean }).applied).toBe(false);
+  });
+
   it('creates a base per node through the web role and runs the seatable-api flow', async () => {
     const bases = new Map<string, AppAccess>();
     for (let i = 0; bases.size < 3 && i < 60; i++) {
