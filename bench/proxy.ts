@@ -186,16 +186,24 @@ async function main(): Promise<void> {
     const upstreamPid = children.at(-1)!.pid;
     const variants: Array<{ key: string; label: string; url: string; pid: number | undefined }> = [{ key: 'a', label: '(a) node direct', url: `http://127.0.0.1:${up.port}`, pid: upstreamPid }];
     for (const [key, engine] of [['b', 'node'], ['b*', 'fastify']] as const) {
-      const port = await freePort();
-      const adminPort = await freePort();
-      const cfg = join(dir, `proxy-${engine}.json`);
-      writeFileSync(cfg, JSON.stringify({ cluster_config: { etcd_host_list: etcd.hostList }, dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.1', port: adminPort } } }));
-      // BENCH_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the proxy processes.
-      const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-      const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd: ROOT, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
-      children.push(p);
-      await waitHttp(`http://127.0.0.1:${adminPort}/health`);
-      variants.push({ key, label: key === 'b' ? '(b) dtable-proxy' : '(b*) dtable-proxy, fastify engine', url: `http://127.0.0.1:${port}`, pid: p.pid });
+      // Free ports can be taken by someone else before the proxy binds them: try again with new ones.
+      for (let attempt = 1; ; attempt++) {
+        const port = await freePort();
+        const adminPort = await freePort();
+        const cfg = join(dir, `proxy-${engine}.json`);
+        writeFileSync(cfg, JSON.stringify({ cluster_config: { etcd_host_list: etcd.hostList }, dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.1', port: adminPort } } }));
+        // BENCH_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the proxy processes.
+        const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+        const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd: ROOT, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        children.push(p);
+        const exited = new Promise<'exited'>((r) => p.once('exit', () => r('exited')));
+        const up = await Promise.race([waitHttp(`http://127.0.0.1:${adminPort}/health`).then(() => 'up' as const, () => 'down' as const), exited]);
+        if (up === 'up') {
+          variants.push({ key, label: key === 'b' ? '(b) dtable-proxy' : '(b*) dtable-proxy, fastify engine', url: `http://127.0.0.1:${port}`, pid: p.pid });
+          break;
+        }
+        if (attempt === 3) throw new Error(`the ${engine} proxy did not start`);
+      }
     }
     const pipe = await firstJsonLine<{ port: number }>(startChild('bench/proxy/byte-pipe.ts', [`127.0.0.1:${up.port}`]));
     variants.push({ key: 'c', label: '(c) byte pipe (ceiling)', url: `http://127.0.0.1:${pipe.port}`, pid: children.at(-1)!.pid });
