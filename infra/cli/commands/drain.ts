@@ -3,7 +3,8 @@
 import { setNodeWeight } from '../../../runtime/cluster/etcd/requests.ts';
 import { keyspace } from '../../../runtime/cluster/keyspace.ts';
 import { BUCKETS } from '../../../runtime/cluster/buckets.ts';
-import { closeView, openView } from '../../local/cluster-status.ts';
+import { closeView } from '../../local/cluster-status.ts';
+import { openViewOrExplain } from '../cluster-view.ts';
 import type { CliCommand } from '../command.ts';
 import { CONFIG_OPTION, loadPlan, parseFlags, UsageError } from '../options.ts';
 
@@ -44,10 +45,7 @@ export const command: CliCommand = {
     if (!(timeoutMs > 0)) throw new UsageError(`drain: --timeout must be a number of seconds, got "${values.timeout}"`);
     const runDir = values['run-dir'];
     const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });
-    const v = await openView(plan).catch((err: Error) => {
-      process.stderr.write(`dtable-cluster: cannot reach etcd (${err.message})\n  hint: is the cluster up? \`dtable-cluster status\`\n`);
-      return null;
-    });
+    const v = await openViewOrExplain(plan);
     if (!v) return 1;
     try {
       const known = new Set([...plan.nodes.map((n) => n.nodeId), ...v.view.nodes().keys()]);

@@ -1,7 +1,8 @@
 // `dtable-cluster rebalance [--dry-run]`: asks the monitor leader for a load-aware rebalance.
 import { requestRebalance, RebalanceError } from '../../../runtime/cluster/etcd/requests.ts';
 import { keyspace } from '../../../runtime/cluster/keyspace.ts';
-import { closeView, openView } from '../../local/cluster-status.ts';
+import { closeView } from '../../local/cluster-status.ts';
+import { openViewOrExplain } from '../cluster-view.ts';
 import type { CliCommand } from '../command.ts';
 import { CONFIG_OPTION, loadPlan, parseFlags, UsageError } from '../options.ts';
 
@@ -38,10 +39,7 @@ export const command: CliCommand = {
     }
     const runDir = values['run-dir'];
     const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });
-    const v = await openView(plan).catch((err: Error) => {
-      process.stderr.write(`dtable-cluster: cannot reach etcd (${err.message})\n  hint: is the cluster up? \`dtable-cluster status\`\n`);
-      return null;
-    });
+    const v = await openViewOrExplain(plan);
     if (!v) return 1;
     try {
       const dryRun = values['dry-run']!;
