@@ -40,10 +40,8 @@ async function run(spec: LoadSpec): Promise<LoadResult> {
   const loop = async (c: Client, k: number) => {
     let next = performance.now() + (interval * k) / spec.connections;
     while (!stop) {
-      if (interval > 0) {
-        const wait = next - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
+      // Timers may fire a fraction of a millisecond early: wait until the scheduled time has come.
+      while (interval > 0 && performance.now() < next) await new Promise((r) => setTimeout(r, Math.max(1, next - performance.now())));
       const t0 = interval > 0 ? next : performance.now();
       next += interval;
       try {
