@@ -285,11 +285,12 @@ async function main(): Promise<void> {
     out.push(`- at half of (b)'s peak (${half} req/s, open loop, median of ${ROUNDS} by p99): p99 (a) ${fmt(atHalf.a!.p99, 2)} ms, (b) ${fmt(atHalf.b!.p99, 2)} ms, (c) ${fmt(atHalf.c!.p99, 2)} ms; added by the proxy ${fmt(atHalf.b!.p99 - atHalf.a!.p99, 2)} ms (goal <= 1 ms); p50 (a) ${fmt(atHalf.a!.p50, 2)} ms, (b) ${fmt(atHalf.b!.p50, 2)} ms; achieved rate (b) ${fmt(atHalf.b!.rps)} req/s`);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
-    await cleanup();
+    // Never hang on the way out (a stuck etcd stop must not keep a failed run alive).
+    await Promise.race([cleanup(), new Promise((r) => setTimeout(r, 15_000).unref())]);
   }
 }
 
-main().catch((err) => {
+main().then(() => process.exit(0), (err) => {
   process.stderr.write(`${(err as Error).stack ?? err}\n`);
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   process.exit(1);
