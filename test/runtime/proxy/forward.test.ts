@@ -174,6 +174,52 @@ describe('forwarding (in-process proxy, fake nodes)', () => {
 });
 
 /** Send `text` on a fresh socket; resolve with the answer's head (or, with `whole`, everything until close). */
+describe('upgrade pass-through (in-process proxy, fake node)', () => {
+  it('pipes an upgrade routed by dtable_uuid to the node and its bytes both ways unchanged', async () => {
+    const node = await startFakeNode('dtable-server-ws');
+    const other = await startFakeNode('dtable-server-other');
+    const proxy = await startInProcessProxy();
+    try {
+      const t = allTo(other.nodeId);
+      t[BUCKET_5E] = node.nodeId;
+      proxy.setRoutes([{ nodeId: node.nodeId, url: node.url }, { nodeId: other.nodeId, url: other.url }], t);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const s = connect(proxy.port, '127.0.0.1', () =>
+          s.write(`GET /socket.io/?EIO=4&transport=websocket&dtable_uuid=${UUID_5E} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
+        );
+        let out = '';
+        s.on('data', (d) => {
+          out += d.toString('latin1');
+          if (out.includes('\r\n\r\n') && !out.includes('frame')) s.write('\x81\x05frame');
+          if (out.endsWith('frame')) s.end();
+        });
+        s.on('close', () => resolve(out));
+        s.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 101 /);
+      expect(answer).toContain(`X-Dtable-Server-Node: ${node.nodeId}`);
+      expect(answer).toContain('X-Seen-Forwarded-For: 127.0.0.1');
+      expect(answer.endsWith('\x81\x05frame')).toBe(true);
+      expect(other.seen).toEqual([]);
+    } finally {
+      await proxy.close();
+      await Promise.all([node.close(), other.close()]);
+    }
+  });
+
+  it('answers an upgrade for a bucket whose node refuses connections with 503 and Retry-After', async () => {
+    const proxy = await startInProcessProxy();
+    try {
+      proxy.setRoutes([{ nodeId: 'dtable-server-dead', url: 'http://127.0.0.1:1/' }], allTo('dtable-server-dead'));
+      const answer = await rawRequest(proxy.port, `GET /socket.io/?dtable_uuid=${UUID_5E} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`, true);
+      expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+      expect(answer.toLowerCase()).toContain('retry-after: 1');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 function rawRequest(port: number, text: string, whole = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => s.write(text));
