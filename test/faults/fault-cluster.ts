@@ -2,84 +2,23 @@
 // monitors and the proxy, all real processes on loopback. Beside it, the two witnesses every case
 // ends with: a client load whose acknowledged writes are checked against the stored rows, and an
 // etcd watch on dtable-cluster/owner/ that records every ownership interval.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
-import type { ProxyConfig } from '../../runtime/config/files.ts';
 import { signToken } from '../../runtime/node/auth/jwt.ts';
 import { startEtcdCluster, type EtcdTestCluster } from '../harness/etcd.ts';
+import { freePort } from '../harness/free-port.ts';
 import { startMonitor, type MonitorProcess } from '../harness/monitor.ts';
-import { NodeProcess, PRIVATE_KEY, freePort, sleep, until } from '../runtime/node/node-cluster.ts';
+import { sleep, until } from '../harness/until.ts';
+import { NodeProcess, PRIVATE_KEY, writeNodeConfig } from '../runtime/node/node-cluster.ts';
+import { ProxyProcess, writeProxyConfig } from '../runtime/proxy/fixtures/proxy-cluster.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 export const ks = keyspace('');
 export const ADMIN_TOKEN = 'fault-suite-admin-token';
 export const LEASE_TTL = 3;
-export { sleep, until };
-
-const live = new Set<ChildProcess>();
-/** Nodes restart under the same NodeProcess, so they are killed on exit by their current proc. */
-const liveNodes = new Set<NodeProcess>();
-process.on('exit', () => {
-  for (const p of [...live, ...[...liveNodes].map((n) => n.proc).filter((x): x is ChildProcess => x !== null)]) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-/** The proxy as a process; restartable after SIGKILL. */
-export class ProxyProcess {
-  proc: ChildProcess | null = null;
-  readonly logs: string[] = [];
-  constructor(
-    readonly port: number,
-    readonly adminPort: number,
-    readonly configFile: string,
-  ) {}
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/`;
-  }
-
-  start(): void {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'runtime/proxy/main.ts', '--config', this.configFile], {
-      cwd: ROOT,
-      env: { ...process.env, DTABLE_ADMIN_TOKEN: ADMIN_TOKEN },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    live.add(p);
-    p.once('exit', () => live.delete(p));
-    const keep = (b: Buffer) => {
-      this.logs.push(b.toString());
-      if (this.logs.length > 500) this.logs.splice(0, 250);
-    };
-    p.stdout!.on('data', keep);
-    p.stderr!.on('data', keep);
-    this.proc = p;
-  }
-
-  async ready(): Promise<void> {
-    await until('proxy /health', async () => (await fetch(`http://127.0.0.1:${this.adminPort}/health`, { signal: AbortSignal.timeout(1000) })).ok, 30_000, 100);
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    this.proc?.kill(sig);
-  }
-
-  async kill(): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const exited = new Promise<void>((r) => p.once('exit', () => r()));
-    p.kill('SIGKILL');
-    await exited;
-  }
-}
+export { sleep, until, type ProxyProcess };
 
 /** One bucket ownership interval, in etcd revisions. */
 export interface OwnerInterval {
@@ -242,7 +181,7 @@ export class ClientLoad {
 
   private async append(uuid: string, id: string): Promise<boolean> {
     try {
-      const res = await fetch(`${this.proxy.url}api/v1/dtables/${uuid}/rows/`, {
+      const res = await fetch(`${this.proxy.url}/api/v1/dtables/${uuid}/rows/`, {
         method: 'POST',
         headers: { authorization: `Token ${this.token(uuid)}`, 'content-type': 'application/json' },
         body: JSON.stringify({ table_name: 'T', row: { _id: id, Name: id } }),
@@ -283,7 +222,7 @@ export async function startFaultCluster(nodeCount = 3): Promise<FaultCluster> {
   const monitors: MonitorProcess[] = [];
   const nodes: NodeProcess[] = [];
   const stop = async () => {
-    await proxy?.kill().catch(() => undefined);
+    await proxy?.stop('SIGKILL').catch(() => undefined);
     await Promise.all(nodes.map((n) => n.stop('SIGKILL').catch(() => undefined)));
     await Promise.all(monitors.map((m) => m.stop().catch(() => undefined)));
     client?.close();
@@ -300,31 +239,13 @@ export async function startFaultCluster(nodeCount = 3): Promise<FaultCluster> {
     for (let i = 0; i < nodeCount; i++) {
       const nodeId = `dtable-server-${String(i + 1).padStart(2, '0')}`;
       const port = await freePort();
-      const file = join(dir, `${nodeId}.json`);
-      const url = `http://127.0.0.1:${port}/`;
-      writeFileSync(
-        file,
-        JSON.stringify({
-          cluster_config: { etcd_host_list: etcd.hostList, node_id: nodeId, node_url: url, local_node_url: url },
-          dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: LEASE_TTL, data_dir: join(dir, nodeId), storage_dir: storageDir },
-        }),
-      );
-      const n = new NodeProcess(nodeId, port, file);
+      const n = writeNodeConfig(dir, nodeId, port, { hostList: etcd.hostList, leaseTtl: LEASE_TTL, storageDir });
       nodes.push(n);
-      liveNodes.add(n);
       n.start();
     }
     await Promise.all(nodes.map((n) => n.ready()));
     monitors.push(await startMonitorN(0), await startMonitorN(1));
-    const proxyPort = await freePort();
-    const adminPort = await freePort();
-    const proxyFile = join(dir, 'proxy.json');
-    const cfg: ProxyConfig = {
-      cluster_config: { etcd_host_list: etcd.hostList },
-      dtable_cluster: { key_prefix: '', listen: { host: '127.0.0.1', port: proxyPort }, admin_listen: { host: '127.0.0.1', port: adminPort }, retry_deadline_ms: 20_000, admin_token_env: 'DTABLE_ADMIN_TOKEN' },
-    };
-    writeFileSync(proxyFile, JSON.stringify(cfg));
-    proxy = new ProxyProcess(proxyPort, adminPort, proxyFile);
+    proxy = await writeProxyConfig(dir, etcd.hostList, 20_000, { adminToken: ADMIN_TOKEN, logChunks: 500, probeTimeoutMs: 1000 });
     const c = client;
     const mismatches = async () => {
       const [a, o] = await Promise.all([c.getAll().prefix(ks.assignPrefix).strings(), c.getAll().prefix(ks.ownerPrefix).strings()]);
@@ -394,7 +315,7 @@ export async function storedRowIds(proxy: ProxyProcess, uuid: string, token: str
   return until(
     `rows of ${uuid}`,
     async () => {
-      const res = await fetch(`${proxy.url}api/v1/dtables/${uuid}/rows/?table_name=T&limit=1000000`, { headers: { authorization: `Token ${token}` }, signal: AbortSignal.timeout(10_000) });
+      const res = await fetch(`${proxy.url}/api/v1/dtables/${uuid}/rows/?table_name=T&limit=1000000`, { headers: { authorization: `Token ${token}` }, signal: AbortSignal.timeout(10_000) });
       if (res.status !== 200) return null;
       return ((await res.json()) as { rows: Array<{ _id: string }> }).rows.map((r) => r._id);
     },
@@ -407,7 +328,7 @@ export async function createTable(proxy: ProxyProcess, uuid: string, token: stri
   await until(
     `table T of ${uuid}`,
     async () => {
-      const res = await fetch(`${proxy.url}api/v1/dtables/${uuid}/tables/`, {
+      const res = await fetch(`${proxy.url}/api/v1/dtables/${uuid}/tables/`, {
         method: 'POST',
         headers: { authorization: `Token ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ table_name: 'T' }),

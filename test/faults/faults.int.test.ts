@@ -203,7 +203,7 @@ describe.sequential('fault injection under client load', { timeout: 120_000 }, (
 
   it('recovers client writes when the proxy is SIGKILLed and restarted', async () => {
     await runCase('proxy SIGKILL + restart', async () => {
-      await cluster.proxy.kill();
+      await cluster.proxy.stop('SIGKILL');
       await sleep(500);
       cluster.proxy.start();
       await cluster.proxy.ready();

@@ -2,10 +2,11 @@
 // with a config written to a temp dir; collects its JSON log lines for assertions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { MonitorConfig } from '../../runtime/config/files.ts';
+import { freePort } from './free-port.ts';
+import { killOnExit } from './runtime-process.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -24,29 +25,6 @@ export interface MonitorProcess {
   /** SIGTERM and wait for exit (SIGKILL after 8 s); removes the temp dir. */
   stop(): Promise<number | null>;
   exited: Promise<number | null>;
-}
-
-const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const p of live) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-});
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(p));
-    });
-  });
 }
 
 export async function startMonitor(
@@ -73,7 +51,7 @@ export async function startMonitor(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: 'debug' },
   });
-  live.add(proc);
+  killOnExit(proc);
   const logs: Array<Record<string, unknown>> = [];
   const stderr: string[] = [];
   let buf = '';
@@ -92,10 +70,7 @@ export async function startMonitor(
   });
   proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
   const exited = new Promise<number | null>((r) =>
-    proc.once('exit', (code) => {
-      live.delete(proc);
-      r(code);
-    }),
+    proc.once('exit', (code) => r(code)),
   );
   const metricsUrl = `http://127.0.0.1:${port}`;
   const health = async () => {

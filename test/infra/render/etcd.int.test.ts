@@ -3,7 +3,6 @@
 // transaction (the monitor's assignment write, above etcd's default --max-txn-ops of 128).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -12,6 +11,7 @@ import { loadClusterText } from '../../../infra/model/index.ts';
 import { resolvePlan } from '../../../infra/plan/resolve.ts';
 import type { Plan } from '../../../infra/plan/types.ts';
 import { renderPlan } from '../../../infra/render/render.ts';
+import { freePort } from '../../harness/free-port.ts';
 import { writeRendered } from '../../../infra/render/write.ts';
 import { BASE } from '../model/invalid-cases.ts';
 
@@ -19,17 +19,6 @@ const ETCD_BIN = process.env.ETCD_BIN ?? '/usr/bin/etcd';
 const tmp = mkdtempSync(join(tmpdir(), 'dtc-etcd-render-'));
 const procs: ChildProcess[] = [];
 let plan: Plan;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 async function healthy(url: string, deadline: number): Promise<unknown> {
   let last: unknown;

@@ -2,9 +2,8 @@
 // (`node --import tsx runtime/node/main.ts --config ...`) on one shared storage dir, optionally the
 // web role. Buckets are moved by writing assign-<hh> directly. stop() kills everything it
 // started and removes its temp dir, also when a test failed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUCKETS, bucketOf } from '../../../runtime/cluster/buckets.ts';
@@ -12,93 +11,48 @@ import { connectEtcd, type Etcd3 } from '../../../runtime/cluster/etcd/client.ts
 import { keyspace } from '../../../runtime/cluster/keyspace.ts';
 import { signToken } from '../../../runtime/node/auth/jwt.ts';
 import { startEtcdCluster, type EtcdTestCluster } from '../../harness/etcd.ts';
+import { freePort } from '../../harness/free-port.ts';
+import { RuntimeProcess } from '../../harness/runtime-process.ts';
+import { sleep, until } from '../../harness/until.ts';
 
-const ROOT = new URL('../../../', import.meta.url).pathname;
 const PRIVATE_KEY = 'integration-private-key';
 const ADMIN_TOKEN = 'integration-admin-token';
 export const ks = keyspace('');
+export { freePort, sleep, until };
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(everyMs);
-  }
-}
-
-/** Children of this test process, killed when it exits even if a test forgot to stop them. */
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-export class NodeProcess {
-  proc: ChildProcess | null = null;
-  readonly logs: string[] = [];
+export class NodeProcess extends RuntimeProcess {
   constructor(
     readonly nodeId: string,
     readonly port: number,
-    readonly configFile: string,
-  ) {}
+    configFile: string,
+  ) {
+    super({ role: 'node', configFile, name: nodeId, healthUrl: `http://127.0.0.1:${port}/health`, env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY } });
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}/`;
   }
+}
 
-  start(): void {
-    const p = spawn(process.execPath, ['--import', 'tsx', 'runtime/node/main.ts', '--config', this.configFile], {
-      cwd: ROOT,
-      env: { ...process.env, DTABLE_PRIVATE_KEY: PRIVATE_KEY },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const keep = (b: Buffer) => {
-      this.logs.push(b.toString());
-      if (this.logs.length > 2000) this.logs.splice(0, 1000);
-    };
-    p.stdout!.on('data', keep);
-    p.stderr!.on('data', keep);
-    children.add(p);
-    p.once('exit', () => children.delete(p));
-    this.proc = p;
-  }
+export interface NodeConfigOptions {
+  hostList: string[];
+  leaseTtl: number;
+  storageDir: string;
+  maxBodyBytes?: number;
+}
 
-  async ready(): Promise<void> {
-    await until(`${this.nodeId} /health`, async () => (await fetch(`${this.url}health`)).ok, 30_000, 100);
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    this.proc?.kill(sig);
-  }
-
-  /** Send a signal and wait for the process to exit. */
-  async stop(sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const p = this.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    const exited = new Promise<void>((r) => p.once('exit', () => r()));
-    if (sig !== 'SIGKILL') p.kill('SIGCONT');
-    p.kill(sig);
-    await exited;
-  }
+/** Writes `<dir>/<nodeId>.json` for a node on `port` (data in `<dir>/<nodeId>`) and returns its process, not started. */
+export function writeNodeConfig(dir: string, nodeId: string, port: number, opts: NodeConfigOptions): NodeProcess {
+  const file = join(dir, `${nodeId}.json`);
+  const url = `http://127.0.0.1:${port}/`;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      cluster_config: { etcd_host_list: opts.hostList, node_id: nodeId, node_url: url, local_node_url: url },
+      dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: opts.leaseTtl, data_dir: join(dir, nodeId), storage_dir: opts.storageDir, ...(opts.maxBodyBytes ? { max_body_bytes: opts.maxBodyBytes } : {}) },
+    }),
+  );
+  return new NodeProcess(nodeId, port, file);
 }
 
 export interface NodeCluster {
@@ -139,14 +93,10 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
   let client: Etcd3 | null = null;
   const nodes: NodeProcess[] = [];
   let web: NodeCluster['web'] = null;
+  let webProcess: RuntimeProcess | null = null;
   const stop = async () => {
     await Promise.all(nodes.map((n) => n.stop('SIGKILL').catch(() => undefined)));
-    if (web && web.proc.exitCode === null) {
-      const p = web.proc;
-      const exited = new Promise((r) => p.once('exit', r));
-      p.kill('SIGKILL');
-      await exited;
-    }
+    await webProcess?.stop('SIGKILL');
     client?.close();
     await etcd?.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -157,15 +107,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
     for (let i = 1; i <= opts.nodes; i++) {
       const nodeId = `dtable-server-${String(i).padStart(2, '0')}`;
       const port = await freePort();
-      const file = join(dir, `${nodeId}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({
-          cluster_config: { etcd_host_list: etcd.hostList, node_id: nodeId, node_url: `http://127.0.0.1:${port}/`, local_node_url: `http://127.0.0.1:${port}/` },
-          dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: opts.leaseTtl ?? 10, data_dir: join(dir, nodeId), storage_dir: storageDir, ...(opts.maxBodyBytes ? { max_body_bytes: opts.maxBodyBytes } : {}) },
-        }),
-      );
-      nodes.push(new NodeProcess(nodeId, port, file));
+      nodes.push(writeNodeConfig(dir, nodeId, port, { hostList: etcd.hostList, leaseTtl: opts.leaseTtl ?? 10, storageDir, ...(opts.maxBodyBytes ? { maxBodyBytes: opts.maxBodyBytes } : {}) }));
     }
     // Spread the buckets round-robin before the nodes start, as the monitor would.
     const c = client;
@@ -192,14 +134,16 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
           data_dir: join(dir, 'web'),
         }),
       );
-      const proc = spawn(process.execPath, ['--import', 'tsx', 'runtime/web/main.ts', '--config', file], {
-        cwd: ROOT,
-        env: { ...process.env, DTABLE_PRIVATE_KEY: PRIVATE_KEY, DTABLE_ADMIN_TOKEN: ADMIN_TOKEN },
-        stdio: ['ignore', 'ignore', 'inherit'],
+      webProcess = new RuntimeProcess({
+        role: 'web',
+        configFile: file,
+        name: 'web',
+        healthUrl: `http://127.0.0.1:${port}/health`,
+        env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY, DTABLE_ADMIN_TOKEN: ADMIN_TOKEN },
       });
-      children.add(proc);
-      web = { url: `http://127.0.0.1:${port}`, proc };
-      await until('web /health', async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 30_000, 100);
+      webProcess.start();
+      web = { url: `http://127.0.0.1:${port}`, proc: webProcess.proc! };
+      await webProcess.ready();
     }
   } catch (err) {
     await stop();
