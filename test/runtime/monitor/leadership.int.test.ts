@@ -75,6 +75,9 @@ describe('monitor leadership', () => {
     const paused = monitors.find((m) => m.monitorId === leader)!;
     const other = monitors.find((m) => m.monitorId !== leader)!;
     paused.signal('SIGSTOP');
+    let logsBefore = paused.logs.length;
+    let revs: Awaited<ReturnType<typeof assignRevisions>> | undefined;
+    let e1: Awaited<ReturnType<typeof epochRecord>> | undefined;
     try {
       // The paused leader's lease (2 s) expires; the other takes over and handles a change the
       // paused one will also see when it wakes.
@@ -84,13 +87,24 @@ describe('monitor leadership', () => {
       const after = await until(() => readAssignment(client, ks), (a) => !a.includes(nodeId(4)), 20_000, 'node 4 removed');
       expect(changed(before, after).every((m) => m.from === nodeId(4))).toBe(true);
       await sleep(500);
+      // What the cluster holds before the paused leader wakes; a quickly woken process logs its
+      // deposition at once, so the log count is taken here too.
+      revs = await assignRevisions();
+      e1 = await epochRecord();
     } finally {
+      logsBefore = paused.logs.length;
       paused.signal('SIGCONT');
     }
-    const revs = await assignRevisions();
-    const e1 = await epochRecord();
-    const logsBefore = paused.logs.length;
-    await sleep(4000);
+    const wokeAt = Date.now();
+    // A woken process on a loaded machine may need a while to run again: wait for it to notice
+    // (bounded), and watch for writes for at least 4 s after SIGCONT either way.
+    await until(
+      async () => paused.logs.slice(logsBefore).some((l) => l.msg === 'no longer monitor leader'),
+      (seen) => seen,
+      20_000,
+      'woken leader notices it lost leadership',
+    ).catch(() => undefined);
+    await sleep(Math.max(0, 4000 - (Date.now() - wokeAt)));
     expect(await assignRevisions()).toEqual(revs);
     expect(await epochRecord()).toEqual(e1);
     expect(e1?.monitor_id).toBe(other.monitorId);
