@@ -299,8 +299,12 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.retryLater('misdirected', this.f.noNode);
       return;
     }
+    // In flight until the response is flushed (or the client is gone): a graceful stop waits
+    // for idle and then cuts connections, which must not truncate a slow reader's download.
+    this.phase = Phase.Finished;
+    this.res.off('close', this.onClientClose);
+    this.res.once('close', () => this.finish());
     this.res.end();
-    this.finish();
   }
 
   onError(err: Error): void {

@@ -3,7 +3,7 @@
 // node:http server calling the forwarder) and "fastify" (a catch-all route that hijacks the
 // reply). See docs/proxy.md for the measurement behind the default.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Forwarder } from './forward.ts';
 import type { UpgradeTunnels } from './websocket.ts';
@@ -76,8 +76,10 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
         });
       }),
     async close(drainMs = 10_000) {
-      const closed = new Promise<void>((r) => server.close(() => r()));
-      server.closeIdleConnections();
+      // http.Server#close also destroys every connection it deems idle, including one whose
+      // response has ended but is still being flushed to a slow reader. Stop listening only; cut
+      // connections once in-flight exchanges are flushed (or the drain time is up).
+      const closed = new Promise<void>((r) => NetServer.prototype.close.call(server, () => r()));
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([opts.forwarder.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
