@@ -5,7 +5,6 @@
 // monitor's etcd write (the epoch record's written_at) to the proxy serving that epoch (its
 // admin /assignment) and to the nodes having moved ownership of every reassigned bucket.
 // Not a test: prints figures and their ratio to the goals of issue 6.
-import { rmSync } from 'node:fs';
 import { loadClusterFile } from '../infra/model/index.ts';
 import { resolvePlan } from '../infra/plan/resolve.ts';
 import { closeView, openView } from '../infra/local/cluster-status.ts';
@@ -23,6 +22,7 @@ import {
   listRows,
   pidOf,
   processesMentioning,
+  removeTestCluster,
   sleep,
   status,
   until,
@@ -190,15 +190,7 @@ async function main(): Promise<void> {
     await runCli(['down', ...c.flags]);
     results.push(['down (graceful stop of everything)', fmt(performance.now() - t0), `${processesMentioning(c.runDir).length} processes left`]);
   } finally {
-    await runCli(['down', ...c.flags]).catch(() => undefined);
-    for (const pid of processesMentioning(c.runDir)) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    rmSync(c.dir, { recursive: true, force: true });
+    await removeTestCluster(c);
   }
   const w0 = Math.max(...results.map((r) => r[0].length));
   const w1 = Math.max(...results.map((r) => r[1].length));

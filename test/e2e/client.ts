@@ -1,7 +1,7 @@
 // HTTP and CLI helpers the end-to-end suite and bench/cluster.ts use against a running local
 // cluster: status through `dtable-cluster status --json`, bases through the web role, rows
 // through the proxy. Nothing here reaches into the cluster's internals.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli, type TestCluster } from './cli.ts';
 
@@ -142,6 +142,19 @@ export function processesMentioning(needle: string): number[] {
     }
   }
   return out;
+}
+
+/** Stops a test cluster however far it got (`down`, then SIGKILL for stragglers) and removes its dir. */
+export async function removeTestCluster(c: TestCluster): Promise<void> {
+  await runCli(['down', ...c.flags]).catch(() => undefined);
+  for (const pid of processesMentioning(c.runDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  rmSync(c.dir, { recursive: true, force: true });
 }
 
 /** Whether a pid still runs (a zombie waiting to be reaped by its adopter counts as gone). */

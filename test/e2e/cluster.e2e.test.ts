@@ -2,7 +2,6 @@
 // (`up`, `status --json`, `down`) and HTTP (web role, proxy, seatable-api), with real processes,
 // real etcd and lease_ttl 5 s. The steps share one cluster and run in order.
 import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import {
   listRows,
   pidOf,
   processesMentioning,
+  removeTestCluster,
   rowsOf,
   running,
   sleep,
@@ -111,15 +111,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!c) return;
-  await runCli(['down', ...c.flags]).catch(() => undefined);
-  for (const pid of processesMentioning(c.runDir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(c.dir, { recursive: true, force: true });
+  await removeTestCluster(c);
 }, 120_000);
 
 describe.sequential('local cluster end to end', { timeout: 150_000 }, () => {

@@ -3,7 +3,7 @@
 // cluster.e2e.test.ts (up, bases through the web role, seatable-api, kill -9 failover, down) plus
 // what TLS and RBAC must refuse. The whole of cluster.e2e.test.ts runs with TLS too when
 // DTABLE_E2E_ETCD_TLS=1.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -20,6 +20,7 @@ import {
   listRows,
   pidOf,
   processesMentioning,
+  removeTestCluster,
   rowsOf,
   running,
   status,
@@ -65,15 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!c) return;
-  await runCli(['down', ...c.flags]).catch(() => undefined);
-  for (const pid of processesMentioning(c.runDir)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  rmSync(c.dir, { recursive: true, force: true });
+  await removeTestCluster(c);
 }, 120_000);
 
 describe.sequential('local cluster with etcd.tls', { timeout: 120_000 }, () => {
