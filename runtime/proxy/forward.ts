@@ -95,6 +95,7 @@ export class Forwarder {
   answer(res: ServerResponse, a: LocalAnswer): void {
     this.metrics.local.countStatus(a.status);
     if (res.headersSent || res.destroyed) return;
+    if (this.draining) res.shouldKeepAlive = false;
     res.writeHead(a.status, a.headers);
     res.end(a.body);
   }
@@ -280,6 +281,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.resumeUpstream = resume;
     const res = this.res;
     res.sendDate = false;
+    // Stopping: tell the client not to reuse the connection, so closing it after this response is expected.
+    if (this.f.isDraining) res.shouldKeepAlive = false;
     if (statusText) res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
     else res.writeHead(statusCode, clientResponseHeaders(rawHeaders));
     return true;

@@ -3,7 +3,7 @@
 // node:http server calling the forwarder) and "fastify" (a catch-all route that hijacks the
 // reply). See docs/proxy.md for the measurement behind the default.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Server as NetServer, type AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Forwarder } from './forward.ts';
 import type { UpgradeTunnels } from './websocket.ts';
@@ -27,6 +27,16 @@ export interface ProxyServer {
   listen(host: string, port: number): Promise<number>;
   /** Stop accepting, let in-flight requests finish (up to drainMs), then cut the rest. */
   close(drainMs?: number): Promise<void>;
+}
+
+/** How long a graceful stop keeps a connection open after the last response it carried promised keep-alive. */
+const KEPT_ALIVE_LINGER_MS = 1000;
+
+/** Resolves when `p` settles or at `deadline` (epoch ms), whichever comes first. */
+async function settleBy(p: Promise<unknown>, deadline: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => (timer = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+  clearTimeout(timer);
 }
 
 export async function createProxyServer(opts: ProxyServerOptions): Promise<ProxyServer> {
@@ -58,6 +68,11 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   server.keepAliveTimeout = keepAliveTimeout;
   server.headersTimeout = Math.max(server.headersTimeout, 60_000);
   server.on('upgrade', opts.tunnels.handle);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
@@ -77,14 +92,22 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
       }),
     async close(drainMs = 10_000) {
       // http.Server#close also destroys every connection it deems idle, including one whose
-      // response has ended but is still being flushed to a slow reader. Stop listening only; cut
-      // connections once in-flight exchanges are flushed (or the drain time is up).
+      // response has ended but is still being flushed to a slow reader. Stop listening only; from
+      // now on every response says `Connection: close` (the forwarder is draining).
+      const deadline = Date.now() + drainMs;
       const closed = new Promise<void>((r) => NetServer.prototype.close.call(server, () => r()));
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([opts.forwarder.idle(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
-      clearTimeout(timer);
+      const busy = opts.forwarder.metrics.inFlight > 0;
+      await settleBy(opts.forwarder.idle(), deadline);
       opts.tunnels.closeAll();
+      // A response that went out before the stop promised keep-alive; its client may still be
+      // parsing the end of it, and some clients report a close at that moment as an error. Give
+      // them a moment to read it (or to close themselves), then end every connection after its
+      // queued bytes, and only then cut what is left.
+      if (busy) await settleBy(closed, Math.min(deadline, Date.now() + KEPT_ALIVE_LINGER_MS));
+      for (const socket of sockets) socket.end();
+      await settleBy(closed, Date.now() + 1000);
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await closed;
       if (app) await app.close().catch(() => undefined);
     },

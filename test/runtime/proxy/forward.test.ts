@@ -220,6 +220,40 @@ describe('upgrade pass-through (in-process proxy, fake node)', () => {
   });
 });
 
+describe('a graceful stop', () => {
+  it('finishes the request in flight and answers a kept-alive connection with Connection: close', async () => {
+    const node = await startFakeNode('dtable-server-g');
+    const proxy = await startInProcessProxy();
+    proxy.setRoutes([{ nodeId: node.nodeId, url: node.url }], allTo(node.nodeId));
+    const kept = connect(proxy.port, '127.0.0.1');
+    let text = '';
+    kept.on('data', (d) => (text += d.toString('latin1')));
+    const ended = new Promise<void>((r) => kept.once('end', () => r()));
+    const ask = `GET /api/v1/dtables/${UUID_5E}/rows/ HTTP/1.1\r\nHost: x\r\n\r\n`;
+    try {
+      kept.write(ask);
+      await until(() => text.includes('"node_id"'));
+      expect(text.toLowerCase()).toContain('connection: keep-alive');
+      text = '';
+      const upload = request(`${proxy.url}/dtables/${UUID_5E}/upload?slow_ms=20`, { method: 'POST', body: Buffer.alloc(2 * 1024 * 1024, 1) });
+      await until(() => node.inFlight() === 1);
+      const closed = proxy.server.close(10_000);
+      kept.write(ask);
+      await ended;
+      expect(text).toMatch(/^HTTP\/1\.1 200 /);
+      expect(text.toLowerCase()).toContain('connection: close');
+      const r = await upload;
+      expect(r.headers.connection).toBe('close');
+      expect(((await r.body.json()) as { bytes: number }).bytes).toBe(2 * 1024 * 1024);
+      await closed;
+    } finally {
+      kept.destroy();
+      await proxy.close();
+      await node.close();
+    }
+  });
+});
+
 function rawRequest(port: number, text: string, whole = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => s.write(text));
