@@ -10,11 +10,32 @@ export function snapshotOf(view: ClusterView): RoutingSnapshot {
   return { nodes, targets, revision: view.revision() };
 }
 
-/** Keep `table` in step with `view`. Returns the unsubscribe function. */
-export function followClusterView(view: ClusterView, table: RouteTable): () => void {
+/** An assignment epoch and when the routing table first routed by it. */
+export interface AppliedEpoch {
+  epoch: number;
+  /** The monitor's written_at (ISO 8601). */
+  written_at: string;
+  /** When this proxy's routing table reflected that write (ISO 8601). */
+  applied_at: string;
+}
+
+/**
+ * Keep `table` in step with `view`; `onEpoch` hears of every new assignment epoch once the table
+ * routes by it (the epoch record and the last chunk of assign keys share a transaction, but reach
+ * the view through different watches, in either order). Returns the unsubscribe function.
+ */
+export function followClusterView(view: ClusterView, table: RouteTable, onEpoch?: (e: AppliedEpoch) => void): () => void {
   table.update(snapshotOf(view));
+  let last = view.epoch()?.epoch ?? -1;
   const onChange = (kinds: Set<string>) => {
     if (kinds.has('nodes') || kinds.has('assignment') || kinds.has('owners')) table.update(snapshotOf(view));
+    if (!onEpoch || !(kinds.has('epoch') || kinds.has('assignment'))) return;
+    const e = view.epoch();
+    if (!e || e.epoch <= last) return;
+    // A write that moved no bucket has no assign keys in its transaction.
+    if (e.moved > 0 && view.assignmentRevision() < view.epochRevision()) return;
+    last = e.epoch;
+    onEpoch({ epoch: e.epoch, written_at: e.written_at, applied_at: new Date().toISOString() });
   };
   view.on('change', onChange);
   return () => view.off('change', onChange);
@@ -32,9 +53,11 @@ export interface AssignmentReport {
   /** Buckets whose owner differs from the assignee (a handoff in progress). */
   moving: string[];
   nodes: Array<{ node_id: string; node_url: string; local_node_url: string; reachable: boolean; assigned: number; routed: number }>;
+  /** The latest assignment epochs (up to 32, oldest first) and when the table began routing by each. */
+  applied: AppliedEpoch[];
 }
 
-export function assignmentReport(view: ClusterView, table: RouteTable): AssignmentReport {
+export function assignmentReport(view: ClusterView, table: RouteTable, applied: readonly AppliedEpoch[] = []): AssignmentReport {
   const assign = view.assignment();
   const buckets: Record<string, string | null> = {};
   const routes: Record<string, string | null> = {};
@@ -62,5 +85,5 @@ export function assignmentReport(view: ClusterView, table: RouteTable): Assignme
       assigned: assigned.get(n.node_id) ?? 0,
       routed: routed.get(n.node_id) ?? 0,
     }));
-  return { epoch: view.epoch()?.epoch ?? null, revision: table.revision(), table_age_ms: table.ageMs(), buckets, routes, moving, nodes };
+  return { epoch: view.epoch()?.epoch ?? null, revision: table.revision(), table_age_ms: table.ageMs(), buckets, routes, moving, nodes, applied: [...applied] };
 }

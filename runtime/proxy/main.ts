@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   const view = await ClusterView.open(client, ks, { log: log.child({ part: 'cluster-view' }) });
   const metrics = new ProxyMetrics();
   const routes = new RouteTable({ metrics, log: log.child({ part: 'routes' }) });
-  const unfollow = followClusterView(view, routes);
+  const unfollow = followClusterView(view, routes, (e) => metrics.epochApplied(e));
   const forwarder = new Forwarder({ routes, metrics, log: log.child({ part: 'forward' }), retryDeadlineMs: dc.retry_deadline_ms });
   const tunnels = new UpgradeTunnels({ routes, metrics });
   const proxy = await createProxyServer({ forwarder, tunnels, engine });
@@ -49,7 +49,7 @@ async function main(): Promise<void> {
     metrics,
     adminToken,
     source: {
-      assignment: () => assignmentReport(view, routes),
+      assignment: () => assignmentReport(view, routes, metrics.epochs),
       rebalance: (o) => requestRebalance(client, ks, o),
       health: () => {
         const nodes = [...routes.nodes().values()];

@@ -1,8 +1,13 @@
 // Prometheus metrics of the proxy, kept in typed arrays so counting on the hot path allocates
-// nothing: requests by node and status, retries by reason, upstream latency, routing table age.
+// nothing: requests by node and status, retries by reason, upstream latency, routing table age,
+// assignment propagation.
+import type { AppliedEpoch } from './cluster-routes.ts';
 
 /** Upstream time-to-response-headers histogram bounds, seconds. */
 const LATENCY_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** Assignment propagation histogram bounds (the epoch's written_at → routing table applied), seconds. */
+const PROPAGATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /** Counters of one node (kept across pool re-creation, keyed by node id). */
 export class NodeStats {
@@ -47,6 +52,24 @@ export class ProxyMetrics {
   websocketsTotal = 0;
   inFlight = 0;
   table: TableGauges | null = null;
+  /** The latest assignment epochs the table routes by, oldest first (at most 32). */
+  readonly epochs: AppliedEpoch[] = [];
+  private readonly propagation = new Float64Array(PROPAGATION_BOUNDS.length + 1);
+  private propagationSum = 0;
+  private propagationCount = 0;
+
+  /** The routing table now routes by a new assignment epoch. */
+  epochApplied(e: AppliedEpoch): void {
+    this.epochs.push(e);
+    if (this.epochs.length > 32) this.epochs.shift();
+    const seconds = Math.max(0, (Date.parse(e.applied_at) - Date.parse(e.written_at)) / 1000);
+    if (!Number.isFinite(seconds)) return;
+    let i = 0;
+    while (i < PROPAGATION_BOUNDS.length && seconds > PROPAGATION_BOUNDS[i]!) i++;
+    this.propagation[i]! += 1;
+    this.propagationSum += seconds;
+    this.propagationCount += 1;
+  }
 
   node(nodeId: string): NodeStats {
     let s = this.nodes.get(nodeId);
@@ -97,6 +120,18 @@ export class ProxyMetrics {
     out.push('# HELP dtable_proxy_websockets_total WebSocket tunnels opened.');
     out.push('# TYPE dtable_proxy_websockets_total counter');
     out.push(`dtable_proxy_websockets_total ${this.websocketsTotal}`);
+    out.push('# HELP dtable_proxy_assignment_propagation_seconds From the monitor writing an assignment epoch (its written_at) to the routing table routing by it.');
+    out.push('# TYPE dtable_proxy_assignment_propagation_seconds histogram');
+    let cum = 0;
+    PROPAGATION_BOUNDS.forEach((b, i) => {
+      cum += this.propagation[i]!;
+      out.push(`dtable_proxy_assignment_propagation_seconds_bucket{le="${b}"} ${cum}`);
+    });
+    out.push(`dtable_proxy_assignment_propagation_seconds_bucket{le="+Inf"} ${cum + this.propagation[PROPAGATION_BOUNDS.length]!}`);
+    out.push(`dtable_proxy_assignment_propagation_seconds_sum ${this.propagationSum}`);
+    out.push(`dtable_proxy_assignment_propagation_seconds_count ${this.propagationCount}`);
+    const epoch = this.epochs.at(-1);
+    if (epoch) gauge(out, 'dtable_proxy_assignment_epoch', 'Latest assignment epoch the routing table routes by.', epoch.epoch);
     if (this.table) {
       gauge(out, 'dtable_proxy_routing_table_age_seconds', 'Seconds since the routing table last changed.', this.table.ageMs() / 1000);
       gauge(out, 'dtable_proxy_routing_table_revision', 'etcd revision the routing table reflects.', this.table.revision());

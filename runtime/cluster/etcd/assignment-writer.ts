@@ -1,6 +1,7 @@
 // Writes the monitor's assignment: only the assign-<hh> keys whose stored value differs, plus the
 // epoch record, in transactions that each compare the writer's election key create_revision — a
-// deposed or paused leader's write fails as a whole. Chunked under etcd's max-txn-ops.
+// deposed or paused leader's write fails as a whole. Chunked under etcd's max-txn-ops, in even
+// chunks; the epoch record goes in the last one.
 import type { Etcd3 } from 'etcd3';
 import { BUCKETS } from '../buckets.ts';
 import type { Keyspace } from '../keyspace.ts';
@@ -59,7 +60,10 @@ export async function writeAssignment(
   let written = 0;
   let revision = 0;
   while (written < puts.length) {
-    const chunk = puts.slice(written, written + max);
+    // Even chunks, so the last one (with the epoch record) always carries assign keys too: a
+    // watcher of assign-* that has seen the epoch's revision has seen the whole write.
+    const left = puts.length - written;
+    const chunk = puts.slice(written, written + Math.ceil(left / Math.ceil(left / max)));
     try {
       const res = await client
         .if(guard.key, 'Create', '==', guard.createRevision)

@@ -56,8 +56,9 @@ export class ClusterView extends EventEmitter {
   private readonly log: Log;
   private nodesCache: Map<string, LiveNode> | null = null;
   private assignCache: Array<string | null> | null = null;
-  /** Parsed owners, weights and loads; dropped on every change under dtable-cluster/. */
-  private ownersCache: Map<string, BucketOwner | null> = new Map();
+  /** Parsed owners (bucket name → owner), each dropped when its key changes. */
+  private readonly ownersCache: Map<string, BucketOwner | null> = new Map();
+  /** Parsed weights and loads, dropped on any change of their kind. */
   private weightsCache: Map<string, number> | null = null;
   private loadsCache: Map<string, LoadValue> | null = null;
   private readonly warned = new Map<string, number>();
@@ -78,10 +79,11 @@ export class ClusterView extends EventEmitter {
       for (const c of changes) {
         const k = this.kindOf(c.key);
         if (k) kinds.add(k);
+        // Owners change one bucket at a time, hundreds per handoff: forget only the changed ones.
+        if (k === 'owners') this.ownersCache.delete(c.key.slice(ks.ownerPrefix.length));
       }
       if (kinds.has('nodes')) this.nodesCache = null;
       if (kinds.has('assignment')) this.assignCache = null;
-      if (kinds.has('owners')) this.ownersCache = new Map();
       if (kinds.has('weights')) this.weightsCache = null;
       if (kinds.has('loads')) this.loadsCache = null;
       if (kinds.size > 0) this.emit('change', kinds, changes);
@@ -236,6 +238,16 @@ export class ClusterView extends EventEmitter {
     }
     this.loadsCache = out;
     return out;
+  }
+
+  /** etcd revision the assignment part of the view reflects. */
+  assignmentRevision(): number {
+    return this.assignW.revision();
+  }
+
+  /** mod_revision of the epoch record, 0 when there is none. */
+  epochRevision(): number {
+    return this.ownW.entries.get(this.ks.epoch)?.modRevision ?? 0;
   }
 
   epoch(): EpochRecord | null {

@@ -4,7 +4,7 @@ import { createAdminApp, type AdminSource } from '../../../runtime/proxy/admin.t
 import type { AssignmentReport } from '../../../runtime/proxy/cluster-routes.ts';
 import { ProxyMetrics } from '../../../runtime/proxy/metrics.ts';
 
-const report: AssignmentReport = { epoch: 3, revision: 42, table_age_ms: 5, buckets: { '00': 'dtable-server-01' }, routes: { '00': 'dtable-server-01' }, moving: [], nodes: [] };
+const report: AssignmentReport = { epoch: 3, revision: 42, table_age_ms: 5, buckets: { '00': 'dtable-server-01' }, routes: { '00': 'dtable-server-01' }, moving: [], nodes: [], applied: [] };
 
 function source(over: Partial<AdminSource> = {}, calls: RebalanceOptions[] = []): AdminSource {
   return {

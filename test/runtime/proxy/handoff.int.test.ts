@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUCKETS, bucketIndex, bucketOf } from '../../../runtime/cluster/buckets.ts';
-import { startProxyCluster, until, type ProxyCluster } from './fixtures/proxy-cluster.ts';
+import { ADMIN_TOKEN, startProxyCluster, until, type ProxyCluster } from './fixtures/proxy-cluster.ts';
 
 let cluster: ProxyCluster;
 const agent = new Agent({ connections: 32 });
@@ -69,6 +69,18 @@ describe('handoff through the proxy', () => {
     expect(non2xx).toEqual([]);
     expect(total).toBeGreaterThan(100);
     expect(servedBy).toEqual(new Set(['dtable-server-01', joined.nodeId]));
+
+    // The proxy reports when its table began routing by the epoch that moved the buckets.
+    const headers = { authorization: `Token ${ADMIN_TOKEN}` };
+    const report = (await (await fetch(`${cluster.proxy.adminUrl}/assignment`, { headers })).json()) as { epoch: number; applied: Array<{ epoch: number; written_at: string; applied_at: string }> };
+    const latest = report.applied.at(-1)!;
+    expect(latest.epoch).toBe(report.epoch);
+    const lagMs = Date.parse(latest.applied_at) - Date.parse(latest.written_at);
+    expect(lagMs).toBeGreaterThanOrEqual(0);
+    expect(lagMs).toBeLessThan(10_000);
+    const metrics = await (await fetch(`${cluster.proxy.adminUrl}/metrics`, { headers })).text();
+    expect(metrics).toMatch(/^dtable_proxy_assignment_propagation_seconds_count [1-9]/m);
+    expect(metrics).toContain(`dtable_proxy_assignment_epoch ${report.epoch}`);
   });
 
   it('answers 503 with Retry-After within 1 s for a killed node\'s buckets, 200 for the others, and 200 again after reassignment', async () => {

@@ -15,7 +15,7 @@ const TOKEN = 'the-admin-token-0123456789';
 
 function source(calls: RebalanceOptions[]): AdminSource {
   return {
-    assignment: () => ({ epoch: 1, revision: 1, table_age_ms: 0, buckets: {}, routes: {}, moving: [], nodes: [] }),
+    assignment: () => ({ epoch: 1, revision: 1, table_age_ms: 0, buckets: {}, routes: {}, moving: [], nodes: [], applied: [] }),
     health: () => ({ live: 1, down: 0, draining: false, table_age_ms: 0, revision: 1 }),
     rebalance: async (o) => {
       calls.push(o);

@@ -61,6 +61,18 @@ describe('ClusterView and writeAssignment', () => {
     expect(res.written).toBe(10);
   });
 
+  it('puts the epoch record in a chunk with assign keys, so the assign watch reaches its revision', async () => {
+    const guardKey = `${ks.electionPrefix}g1`;
+    const createRevision = Number((await client.get(guardKey).exec()).kvs[0]!.create_revision);
+    // 128 changed keys + the epoch record under a max-txn-ops of 128: two chunks of 65 and 64.
+    const target = BUCKETS.map((_, i) => (i < 128 ? 'dtable-server-04' : 'dtable-server-01'));
+    const res = await writeAssignment(client, ks, { key: guardKey, createRevision }, { target, current: view.rawAssignment(), epoch: epoch(3) });
+    expect(res).toMatchObject({ ok: true, written: 128 });
+    await until(() => view.epoch()?.epoch === 3 && view.assignmentRevision() >= view.epochRevision());
+    expect(view.assignmentRevision()).toBe(view.epochRevision());
+    expect(view.assignment().filter((n) => n === 'dtable-server-04')).toHaveLength(128);
+  });
+
   it('writes nothing when the leader key was replaced', async () => {
     const guardKey = `${ks.electionPrefix}g1`;
     const createRevision = Number((await client.get(guardKey).exec()).kvs[0]!.create_revision);
@@ -68,7 +80,7 @@ describe('ClusterView and writeAssignment', () => {
     await client.put(guardKey).value('someone else');
     const before = Number((await client.get('x').exec()).header.revision);
     const target = BUCKETS.map(() => 'dtable-server-03');
-    const res = await writeAssignment(client, ks, { key: guardKey, createRevision }, { target, current: view.rawAssignment(), epoch: epoch(3) });
+    const res = await writeAssignment(client, ks, { key: guardKey, createRevision }, { target, current: view.rawAssignment(), epoch: epoch(4) });
     expect(res.ok).toBe(false);
     expect(Number((await client.get('x').exec()).header.revision)).toBe(before);
   });
