@@ -52,6 +52,21 @@ describe('admin API', () => {
     expect(r.body).toContain('dtable_proxy_upstream_latency_seconds_bucket{node="dtable-server-01",le="0.0025"} 1');
   });
 
+  it('exposes assignment propagation: a histogram from written_at to applied_at, the latest 32 epochs', async () => {
+    const metrics = new ProxyMetrics();
+    for (let e = 1; e <= 40; e++) metrics.epochApplied({ epoch: e, written_at: '2026-11-24T10:00:00.000Z', applied_at: '2026-11-24T10:00:00.030Z' });
+    // An unparsable written_at is listed but not observed.
+    metrics.epochApplied({ epoch: 41, written_at: 'yesterday', applied_at: '2026-11-24T10:00:00.030Z' });
+    expect(metrics.epochs.map((e) => e.epoch)).toEqual(Array.from({ length: 32 }, (_, i) => i + 10));
+    const app = await createAdminApp({ source: source(), metrics });
+    const body = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(body).toContain('dtable_proxy_assignment_propagation_seconds_bucket{le="0.025"} 0');
+    expect(body).toContain('dtable_proxy_assignment_propagation_seconds_bucket{le="0.05"} 40');
+    expect(body).toContain('dtable_proxy_assignment_propagation_seconds_bucket{le="+Inf"} 40');
+    expect(body).toContain('dtable_proxy_assignment_propagation_seconds_count 40');
+    expect(body).toContain('dtable_proxy_assignment_epoch 41');
+  });
+
   it('passes POST /rebalance/?dry_run=1 to the monitor as a dry run and returns its moves', async () => {
     const calls: RebalanceOptions[] = [];
     const app = await createAdminApp({ source: source({}, calls), metrics: new ProxyMetrics() });
