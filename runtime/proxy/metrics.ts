@@ -9,13 +9,44 @@ const LATENCY_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
 /** Assignment propagation histogram bounds (the epoch's written_at → routing table applied), seconds. */
 const PROPAGATION_BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
+/** A Prometheus histogram: counts per upper bound (the last slot is +Inf), sum and count. */
+class Histogram {
+  private readonly buckets: Float64Array;
+  private sum = 0;
+  private count = 0;
+
+  constructor(private readonly bounds: readonly number[]) {
+    this.buckets = new Float64Array(bounds.length + 1);
+  }
+
+  observe(v: number): void {
+    let i = 0;
+    while (i < this.bounds.length && v > this.bounds[i]!) i++;
+    this.buckets[i]! += 1;
+    this.sum += v;
+    this.count += 1;
+  }
+
+  /** Sample lines of `name` with extra `labels` (e.g. `node="x"`, or ""). */
+  render(out: string[], name: string, labels = ''): void {
+    const sep = labels ? `${labels},` : '';
+    const own = labels ? `{${labels}}` : '';
+    let cum = 0;
+    this.bounds.forEach((b, i) => {
+      cum += this.buckets[i]!;
+      out.push(`${name}_bucket{${sep}le="${b}"} ${cum}`);
+    });
+    out.push(`${name}_bucket{${sep}le="+Inf"} ${cum + this.buckets[this.bounds.length]!}`);
+    out.push(`${name}_sum${own} ${this.sum}`);
+    out.push(`${name}_count${own} ${this.count}`);
+  }
+}
+
 /** Counters of one node (kept across pool re-creation, keyed by node id). */
 export class NodeStats {
   /** Responses by status code (index = status). */
   readonly statuses = new Float64Array(600);
-  readonly latencyBuckets = new Float64Array(LATENCY_BOUNDS.length + 1);
-  latencySum = 0;
-  latencyCount = 0;
+  readonly latency = new Histogram(LATENCY_BOUNDS);
 
   constructor(readonly nodeId: string) {}
 
@@ -24,11 +55,7 @@ export class NodeStats {
   }
 
   observeLatency(seconds: number): void {
-    let i = 0;
-    while (i < LATENCY_BOUNDS.length && seconds > LATENCY_BOUNDS[i]!) i++;
-    this.latencyBuckets[i]! += 1;
-    this.latencySum += seconds;
-    this.latencyCount += 1;
+    this.latency.observe(seconds);
   }
 }
 
@@ -54,21 +81,14 @@ export class ProxyMetrics {
   table: TableGauges | null = null;
   /** The latest assignment epochs the table routes by, oldest first (at most 32). */
   readonly epochs: AppliedEpoch[] = [];
-  private readonly propagation = new Float64Array(PROPAGATION_BOUNDS.length + 1);
-  private propagationSum = 0;
-  private propagationCount = 0;
+  private readonly propagation = new Histogram(PROPAGATION_BOUNDS);
 
   /** The routing table now routes by a new assignment epoch. */
   epochApplied(e: AppliedEpoch): void {
     this.epochs.push(e);
     if (this.epochs.length > 32) this.epochs.shift();
     const seconds = Math.max(0, (Date.parse(e.applied_at) - Date.parse(e.written_at)) / 1000);
-    if (!Number.isFinite(seconds)) return;
-    let i = 0;
-    while (i < PROPAGATION_BOUNDS.length && seconds > PROPAGATION_BOUNDS[i]!) i++;
-    this.propagation[i]! += 1;
-    this.propagationSum += seconds;
-    this.propagationCount += 1;
+    if (Number.isFinite(seconds)) this.propagation.observe(seconds);
   }
 
   node(nodeId: string): NodeStats {
@@ -103,18 +123,7 @@ export class ProxyMetrics {
     RETRY_REASONS.forEach((r, i) => out.push(`dtable_proxy_retries_total{reason="${r}"} ${this.retries[i]}`));
     out.push('# HELP dtable_proxy_upstream_latency_seconds Time from dispatch to the node\'s response headers.');
     out.push('# TYPE dtable_proxy_upstream_latency_seconds histogram');
-    for (const s of this.nodes.values()) {
-      let cum = 0;
-      const node = esc(s.nodeId);
-      LATENCY_BOUNDS.forEach((b, i) => {
-        cum += s.latencyBuckets[i]!;
-        out.push(`dtable_proxy_upstream_latency_seconds_bucket{node="${node}",le="${b}"} ${cum}`);
-      });
-      cum += s.latencyBuckets[LATENCY_BOUNDS.length]!;
-      out.push(`dtable_proxy_upstream_latency_seconds_bucket{node="${node}",le="+Inf"} ${cum}`);
-      out.push(`dtable_proxy_upstream_latency_seconds_sum{node="${node}"} ${s.latencySum}`);
-      out.push(`dtable_proxy_upstream_latency_seconds_count{node="${node}"} ${s.latencyCount}`);
-    }
+    for (const s of this.nodes.values()) s.latency.render(out, 'dtable_proxy_upstream_latency_seconds', `node="${esc(s.nodeId)}"`);
     gauge(out, 'dtable_proxy_in_flight_requests', 'HTTP requests being proxied now.', this.inFlight);
     gauge(out, 'dtable_proxy_websockets_open', 'WebSocket tunnels open now.', this.websocketsOpen);
     out.push('# HELP dtable_proxy_websockets_total WebSocket tunnels opened.');
@@ -122,14 +131,7 @@ export class ProxyMetrics {
     out.push(`dtable_proxy_websockets_total ${this.websocketsTotal}`);
     out.push('# HELP dtable_proxy_assignment_propagation_seconds From the monitor writing an assignment epoch (its written_at) to the routing table routing by it.');
     out.push('# TYPE dtable_proxy_assignment_propagation_seconds histogram');
-    let cum = 0;
-    PROPAGATION_BOUNDS.forEach((b, i) => {
-      cum += this.propagation[i]!;
-      out.push(`dtable_proxy_assignment_propagation_seconds_bucket{le="${b}"} ${cum}`);
-    });
-    out.push(`dtable_proxy_assignment_propagation_seconds_bucket{le="+Inf"} ${cum + this.propagation[PROPAGATION_BOUNDS.length]!}`);
-    out.push(`dtable_proxy_assignment_propagation_seconds_sum ${this.propagationSum}`);
-    out.push(`dtable_proxy_assignment_propagation_seconds_count ${this.propagationCount}`);
+    this.propagation.render(out, 'dtable_proxy_assignment_propagation_seconds');
     const epoch = this.epochs.at(-1);
     if (epoch) gauge(out, 'dtable_proxy_assignment_epoch', 'Latest assignment epoch the routing table routes by.', epoch.epoch);
     if (this.table) {

@@ -106,7 +106,6 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
       if (busy) await settleBy(closed, Math.min(deadline, Date.now() + KEPT_ALIVE_LINGER_MS));
       for (const socket of sockets) socket.end();
       await settleBy(closed, Date.now() + 1000);
-      server.closeAllConnections();
       for (const socket of sockets) socket.destroy();
       await closed;
       if (app) await app.close().catch(() => undefined);
