@@ -31,7 +31,8 @@ export interface ForwarderOptions {
   proto?: string;
 }
 
-interface LocalAnswer {
+/** An answer the proxy gives itself (bad request, no route, node down). */
+export interface LocalAnswer {
   status: number;
   headers: string[];
   body: Buffer;

@@ -13,7 +13,7 @@ import { assignmentReport, followClusterView } from './cluster-routes.ts';
 import { Forwarder } from './forward.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { RouteTable } from './route-table.ts';
-import { createProxyServer, type ProxyEngine } from './server.ts';
+import { createProxyServer, PROXY_ENGINES, type ProxyEngine } from './server.ts';
 import { UpgradeTunnels } from './websocket.ts';
 
 async function main(): Promise<void> {
@@ -32,7 +32,11 @@ async function main(): Promise<void> {
   }
   const dc = cfg.dtable_cluster;
   const log = pino({ base: { component: 'dtable-proxy', pid: process.pid }, level: process.env.LOG_LEVEL ?? 'info' });
-  const engine = (process.env.DTABLE_PROXY_ENGINE ?? 'node') as ProxyEngine;
+  const engine = (process.env.DTABLE_PROXY_ENGINE ?? 'raw') as ProxyEngine;
+  if (!PROXY_ENGINES.includes(engine)) {
+    process.stderr.write(`DTABLE_PROXY_ENGINE must be one of ${PROXY_ENGINES.join(', ')}, not "${engine}"\n`);
+    process.exit(2);
+  }
 
   const client = connectEtcd({ hostList: cfg.cluster_config.etcd_host_list, tls: dc.tls });
   const ks = keyspace(dc.key_prefix);

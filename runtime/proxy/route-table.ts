@@ -9,6 +9,7 @@ import { Pool } from 'undici';
 import { BUCKET_COUNT } from '../cluster/buckets.ts';
 import type { Log } from '../cluster/etcd/log.ts';
 import type { NodeStats, ProxyMetrics } from './metrics.ts';
+import { RawPool } from './raw-upstream.ts';
 
 export interface RoutedNode {
   readonly nodeId: string;
@@ -52,6 +53,8 @@ export class Upstream {
   readonly host: string;
   readonly port: number;
   readonly pool: Pool;
+  /** Kept-alive sockets of the raw fast path (raw-engine.ts). */
+  readonly raw: RawPool;
   down = false;
   downSince = 0;
 
@@ -76,6 +79,17 @@ export class Upstream {
       bodyTimeout: opts.bodyTimeoutMs,
       connect: { timeout: opts.connectTimeoutMs, noDelay: true },
     });
+    this.raw = new RawPool(this.host, this.port, u.protocol === 'https:', {
+      connectTimeoutMs: opts.connectTimeoutMs,
+      responseTimeoutMs: Math.max(opts.headersTimeoutMs, opts.bodyTimeoutMs),
+      keepAliveMs: opts.keepAliveTimeoutMs,
+    });
+  }
+
+  /** Closes both pools (requests in flight finish first). */
+  close(): Promise<void> {
+    this.raw.close();
+    return this.pool.close().catch(() => undefined);
   }
 }
 
@@ -125,7 +139,7 @@ export class RouteTable extends EventEmitter {
         if (have.generation === gen) continue;
         if (have.down) this.opts.log.info({ node_id: n.nodeId }, 'node re-registered: routing to it again');
       }
-      if (have) void have.pool.close().catch(() => undefined);
+      if (have) void have.close();
       try {
         this.upstreams.set(n.nodeId, new Upstream(n.nodeId, n.localNodeUrl, gen, this.opts.metrics.node(n.nodeId), this.poolOpts));
       } catch (err) {
@@ -135,7 +149,7 @@ export class RouteTable extends EventEmitter {
     for (const [id, u] of this.upstreams) {
       if (seen.has(id)) continue;
       this.upstreams.delete(id);
-      void u.pool.close().catch(() => undefined);
+      void u.close();
     }
     const targets: Array<Upstream | null> = new Array(BUCKET_COUNT).fill(null);
     for (let i = 0; i < BUCKET_COUNT; i++) {
@@ -231,7 +245,7 @@ export class RouteTable extends EventEmitter {
     const w = this.waiters;
     this.waiters = new Set();
     for (const wake of w) wake();
-    await Promise.all([...this.upstreams.values()].map((u) => u.pool.close().catch(() => undefined)));
+    await Promise.all([...this.upstreams.values()].map((u) => u.close()));
     this.upstreams.clear();
   }
 }

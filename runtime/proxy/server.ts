@@ -1,14 +1,18 @@
 // The proxy listener (port 5550): every request goes to the Forwarder, every Upgrade to the
-// tunnels. Two engines behind one interface so the benchmark can compare them: "node" (a bare
-// node:http server calling the forwarder) and "fastify" (a catch-all route that hijacks the
-// reply). See docs/proxy.md for the measurement behind the default.
+// tunnels. Three engines behind one interface so the benchmark can compare them: "raw" (the
+// default: the raw-socket fast path of raw-engine.ts in front of a node:http server that takes
+// every request the fast path does not), "node" (a bare node:http server calling the forwarder)
+// and "fastify" (a catch-all route that hijacks the reply). See docs/proxy.md for the
+// measurements behind the default.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Forwarder } from './forward.ts';
+import { attachRawEngine, type RawEngine } from './raw-engine.ts';
 import type { UpgradeTunnels } from './websocket.ts';
 
-export type ProxyEngine = 'node' | 'fastify';
+export type ProxyEngine = 'raw' | 'node' | 'fastify';
+export const PROXY_ENGINES: readonly ProxyEngine[] = ['raw', 'node', 'fastify'];
 
 export interface ProxyServerOptions {
   forwarder: Forwarder;
@@ -40,13 +44,15 @@ async function settleBy(p: Promise<unknown>, deadline: number): Promise<void> {
 }
 
 export async function createProxyServer(opts: ProxyServerOptions): Promise<ProxyServer> {
-  const engine = opts.engine ?? 'node';
+  const engine = opts.engine ?? 'raw';
   const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
   let server: Server;
   let app: FastifyInstance | null = null;
-  if (engine === 'node') {
+  let raw: RawEngine | null = null;
+  if (engine !== 'fastify') {
     server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, opts.forwarder.handle);
+    if (engine === 'raw') raw = attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout });
   } else {
     app = Fastify({
       logger: false,
@@ -104,7 +110,8 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
       // them a moment to read it (or to close themselves), then end every connection after its
       // queued bytes, and only then cut what is left.
       if (busy) await settleBy(closed, Math.min(deadline, Date.now() + KEPT_ALIVE_LINGER_MS));
-      for (const socket of sockets) socket.end();
+      raw?.endIdle();
+      for (const socket of sockets) if (!raw?.connections.has(socket)) socket.end();
       await settleBy(closed, Date.now() + 1000);
       for (const socket of sockets) socket.destroy();
       await closed;

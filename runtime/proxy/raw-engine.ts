@@ -1,0 +1,518 @@
+// The proxy's fast path: plain HTTP/1.1 requests on raw sockets, both ways. A request head is
+// parsed here only when it is of the common, unambiguous kind (GET/HEAD/POST/PUT/DELETE/PATCH/
+// OPTIONS, HTTP/1.1, one Host, no body or a Content-Length body the proxy can hold for a re-send,
+// no Transfer-Encoding, Expect or Upgrade, CRLF line ends, printable target). Anything else hands
+// the connection, at that request boundary and with the bytes already read, to node's HTTP server
+// and the Forwarder, which keep every edge case (chunked and large uploads, 100-continue, upgrades,
+// malformed and oversized heads). Upstream, responses are relayed byte for byte (raw-upstream.ts).
+//
+// It keeps the Forwarder's semantics: routing by base, 421 and connect failures retried within the
+// deadline with the buffered body, 503 with Retry-After for a down node, a client that goes away
+// cuts its node request, backpressure both ways, the same metrics, and `Connection: close` on
+// every response once a graceful stop has begun.
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
+import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
+import type { Forwarder, LocalAnswer } from './forward.ts';
+import { upstreamRequestHeaders } from './headers.ts';
+import type { FailKind, ResponseSink, UpstreamConn } from './raw-upstream.ts';
+import type { Upstream } from './route-table.ts';
+
+export interface RawEngineOptions {
+  forwarder: Forwarder;
+  /** Heads larger than this go to node's parser (which answers 431). */
+  maxHeaderSize: number;
+  keepAliveTimeoutMs: number;
+}
+
+export interface RawEngine {
+  /** Connections the fast path serves now. */
+  readonly connections: ReadonlyMap<Socket, RawConnection>;
+  /** At a graceful stop: end every connection not serving a request (the others end after it). */
+  endIdle(): void;
+}
+
+/** How long a closed connection waits for the client to close its side before it is cut. */
+const CLOSE_LINGER_MS = 5000;
+const CRLF2 = Buffer.from('\r\n\r\n');
+const LFLF = Buffer.from('\n\n');
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
+const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+const BAD_TARGET = /[^\x21-\x7e]/;
+
+/** A request head the fast path serves. */
+export interface RawRequestHead {
+  method: string;
+  url: string;
+  /** Flat name, value list as sent (like node's rawHeaders). */
+  rawHeaders: string[];
+  contentLength: number;
+  /** The client asked to close the connection after this request. */
+  close: boolean;
+  uuidHeader: string | undefined;
+}
+
+/**
+ * Parses the head in `text` (without the final CRLFCRLF). Returns null when the request is not of
+ * the fast path's kind (node's parser then takes it, and answers what is malformed).
+ */
+export function parseRequestHead(text: string, replayLimit: number): RawRequestHead | null {
+  if (BAD_HEAD_BYTES.test(text)) return null;
+  let lineEnd = text.indexOf('\r\n');
+  if (lineEnd < 0) lineEnd = text.length;
+  const sp1 = text.indexOf(' ');
+  const sp2 = text.indexOf(' ', sp1 + 1);
+  if (sp1 < 0 || sp2 < 0 || sp2 > lineEnd || text.slice(sp2 + 1, lineEnd) !== 'HTTP/1.1') return null;
+  const method = text.slice(0, sp1);
+  const url = text.slice(sp1 + 1, sp2);
+  if (!METHODS.has(method) || url.length === 0 || BAD_TARGET.test(url)) return null;
+  const rawHeaders: string[] = [];
+  let contentLength = -1;
+  let hosts = 0;
+  let close = false;
+  let uuidHeader: string | undefined;
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    let next = text.indexOf('\r\n', pos);
+    if (next < 0) next = text.length;
+    const colon = text.indexOf(':', pos);
+    if (colon < 0 || colon > next) return null;
+    const name = text.slice(pos, colon);
+    if (!TOKEN.test(name)) return null; // also rejects obs-fold (a leading space)
+    const value = text.slice(colon + 1, next).trim();
+    pos = next + 2;
+    rawHeaders.push(name, value);
+    switch (name.length) {
+      case 4:
+        if (name.toLowerCase() === 'host') hosts += 1;
+        break;
+      case 6:
+        if (name.toLowerCase() === 'expect') return null;
+        break;
+      case 7:
+        if (name.toLowerCase() === 'upgrade') return null;
+        break;
+      case 10:
+        if (name.toLowerCase() === 'connection') {
+          for (const t of value.split(',')) {
+            const token = t.trim().toLowerCase();
+            if (token === 'close') close = true;
+            else if (token === 'upgrade') return null;
+          }
+        }
+        break;
+      case 13:
+        if (name.toLowerCase() === 'x-dtable-uuid') uuidHeader = uuidHeader === undefined ? value : `${uuidHeader}, ${value}`;
+        break;
+      case 14:
+        if (name.toLowerCase() === 'content-length') {
+          if (contentLength >= 0 || !/^\d{1,8}$/.test(value)) return null;
+          contentLength = Number(value);
+          if (contentLength > replayLimit) return null;
+        }
+        break;
+      case 17:
+        if (name.toLowerCase() === 'transfer-encoding') return null;
+        break;
+    }
+  }
+  if (hosts !== 1) return null;
+  return { method, url, rawHeaders, contentLength: Math.max(0, contentLength), close, uuidHeader };
+}
+
+/** Puts the fast path in front of `server`'s own connection handling. */
+export function attachRawEngine(server: Server, opts: RawEngineOptions): RawEngine {
+  const [httpListener] = server.listeners('connection') as Array<(socket: Socket) => void>;
+  if (!httpListener) throw new Error('the HTTP server has no connection listener');
+  server.removeListener('connection', httpListener);
+  const connections = new Map<Socket, RawConnection>();
+  const handOff = (socket: Socket, bytes: Buffer | null): void => {
+    connections.delete(socket);
+    if (bytes !== null && bytes.length > 0) {
+      socket.unshift(bytes);
+      // node's server would read the socket's handle directly, past the bytes put back.
+      const handle = (socket as unknown as { _handle?: { _consumed?: boolean } })._handle;
+      if (handle) handle._consumed = true;
+    }
+    httpListener.call(server, socket);
+    socket.resume();
+  };
+  server.prependListener('connection', (socket: Socket) => {
+    connections.set(socket, new RawConnection(socket, opts, handOff, () => connections.delete(socket)));
+  });
+  return {
+    connections,
+    endIdle() {
+      for (const c of connections.values()) c.endIfIdle();
+    },
+  };
+}
+
+const enum State {
+  /** Waiting for (the rest of) a request. */
+  Reading,
+  /** A request is being served. */
+  Serving,
+  /** The response is written; waiting for the client to take it before the next request. */
+  Flushing,
+  Closed,
+}
+
+/** One client connection on the fast path, serving its requests one at a time. */
+export class RawConnection implements ResponseSink {
+  private state = State.Reading;
+  private buf: Buffer | null = null;
+  private head: RawRequestHead | null = null;
+  private headBytes = 0;
+  private ended = false;
+  private closeAfter = false;
+  // the request being served
+  private key = NO_BASE;
+  private method = 'GET';
+  private url = '/';
+  private body: Buffer | null = null;
+  private counted = false;
+  private requestHead = '';
+  private headPrefix = '';
+  private headerText = '';
+  private deadline = 0;
+  private backoffMs = 10;
+  private socketRetries = 0;
+  private upstream: Upstream | null = null;
+  private conn: UpstreamConn | null = null;
+  private sentAt = 0;
+  private discarding = false;
+  private responded = false;
+  private paused = false;
+  private readonly f: Forwarder;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly opts: RawEngineOptions,
+    private readonly handOff: (socket: Socket, bytes: Buffer | null) => void,
+    private readonly forget: () => void,
+  ) {
+    this.f = opts.forwarder;
+    socket.setNoDelay(true);
+    socket.setTimeout(opts.keepAliveTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onClientEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', this.onError);
+    socket.on('drain', this.onDrain);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  endIfIdle(): void {
+    if (this.state === State.Reading) this.close();
+    else this.closeAfter = true;
+  }
+
+  /** Ends the connection after what is written (and cuts it if the client does not close its side). */
+  private close(): void {
+    this.state = State.Closed;
+    this.detach();
+    const s = this.socket;
+    s.on('error', this.onError);
+    s.end();
+    s.setTimeout(CLOSE_LINGER_MS, () => s.destroy());
+    this.forget();
+  }
+
+  /** The in-flight count of the request served now, released once. */
+  private release(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.f.done();
+  }
+
+  private readonly onData = (d: Buffer): void => {
+    this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.state === State.Reading) this.next();
+    else if (this.buf.length > this.opts.maxHeaderSize + this.f.replayLimit) this.socket.pause();
+  };
+
+  /** Takes the next whole request from the buffer, or hands the connection off, or waits for more bytes. */
+  private next(): void {
+    const buf = this.buf;
+    if (buf === null) {
+      if (this.ended) this.close();
+      return;
+    }
+    if (this.head === null) {
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) {
+        if (buf.length > this.opts.maxHeaderSize || buf.indexOf(LFLF) >= 0) this.leave();
+        else if (this.ended) this.close();
+        return;
+      }
+      const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit) : null;
+      if (head === null) {
+        this.leave();
+        return;
+      }
+      this.head = head;
+      this.headBytes = end + 4;
+    }
+    const total = this.headBytes + this.head.contentLength;
+    if (buf.length < total) {
+      if (this.ended) this.close();
+      return;
+    }
+    const head = this.head;
+    this.body = head.contentLength === 0 ? null : buf.subarray(this.headBytes, total);
+    this.buf = buf.length === total ? null : buf.subarray(total);
+    this.head = null;
+    this.begin(head);
+  }
+
+  private leave(): void {
+    const socket = this.socket;
+    socket.pause();
+    this.detach();
+    this.state = State.Closed;
+    const bytes = this.buf;
+    this.buf = null;
+    if (this.ended) {
+      // The client already half-closed: node's parser could not be given the bytes after its end.
+      socket.destroy();
+      return;
+    }
+    this.handOff(socket, bytes);
+  }
+
+  private detach(): void {
+    const s = this.socket;
+    s.setTimeout(0);
+    s.off('data', this.onData);
+    s.off('end', this.onClientEnd);
+    s.off('close', this.onClose);
+    s.off('error', this.onError);
+    s.off('drain', this.onDrain);
+    s.off('timeout', this.onTimeout);
+  }
+
+  private begin(h: RawRequestHead): void {
+    const f = this.f;
+    this.state = State.Serving;
+    if (h.close || f.isDraining) this.closeAfter = true;
+    this.key = routeKey(h.url, h.uuidHeader);
+    this.method = h.method;
+    this.url = h.url;
+    if (this.key < NO_BASE) {
+      this.answerLocal(this.key === BAD_PATH ? f.badPath : f.badUuid);
+      this.responseDone();
+      return;
+    }
+    f.metrics.inFlight += 1;
+    this.counted = true;
+    this.requestHead = '';
+    const headers = upstreamRequestHeaders(h.rawHeaders, { remoteAddress: this.socket.remoteAddress, proto: f.proto });
+    let text = '';
+    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    this.headerText = `${text}\r\n`;
+    this.deadline = Date.now() + f.retryDeadlineMs;
+    this.backoffMs = 10;
+    this.socketRetries = 0;
+    this.responded = false;
+    this.route();
+  }
+
+  private route(): void {
+    if (this.state !== State.Serving) return;
+    const f = this.f;
+    const u = this.key === NO_BASE ? f.routes.any() : f.routes.target(this.key);
+    if (u === null) {
+      this.retryLater('no_route', f.noNode);
+      return;
+    }
+    if (u.down) {
+      this.finishLocal(f.nodeDown);
+      return;
+    }
+    this.upstream = u;
+    if (this.requestHead === '' || this.headPrefix !== u.pathPrefix) {
+      this.requestHead = `${this.method} ${u.pathPrefix}${this.url} HTTP/1.1\r\n${this.headerText}`;
+      this.headPrefix = u.pathPrefix;
+    }
+    this.sentAt = performance.now();
+    this.conn = u.raw.send(this, this.requestHead, this.body, this.method === 'HEAD');
+  }
+
+  private retryLater(reason: 'no_route' | 'misdirected' | 'connect', otherwise: LocalAnswer): void {
+    const left = this.deadline - Date.now();
+    if (left <= 0) {
+      this.finishLocal(otherwise);
+      return;
+    }
+    this.f.metrics.retry(reason);
+    const wait = Math.min(this.backoffMs, left);
+    this.backoffMs = Math.min(this.backoffMs * 2, 250);
+    void this.f.routes.waitForChange(wait).then(() => this.route());
+  }
+
+  // ResponseSink
+
+  onHead(status: number, head: string, untilClose: boolean): void {
+    const u = this.upstream!;
+    u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
+    if (status === 421 && Date.now() < this.deadline) {
+      this.discarding = true;
+      return;
+    }
+    u.stats.countStatus(status);
+    this.responded = true;
+    if (untilClose || this.f.isDraining) this.closeAfter = true;
+    const s = this.socket;
+    s.cork();
+    s.write(this.closeAfter ? `${head}connection: close\r\n\r\n` : `${head}${this.keepAliveLines()}`, 'latin1');
+    process.nextTick(uncork, s);
+  }
+
+  onBody(chunk: Buffer): boolean {
+    if (this.discarding) return true;
+    if (this.socket.write(chunk)) return true;
+    this.paused = true;
+    return false;
+  }
+
+  onEnd(): void {
+    this.conn = null;
+    if (this.discarding) {
+      this.discarding = false;
+      this.retryLater('misdirected', this.f.noNode);
+      return;
+    }
+    this.finish();
+  }
+
+  onFail(kind: FailKind, err: Error): void {
+    this.conn = null;
+    this.discarding = false;
+    const f = this.f;
+    const u = this.upstream!;
+    if (this.responded) {
+      // The head is out: the client can only learn of the failure by a cut connection.
+      this.socket.destroy(err);
+      this.finish();
+      return;
+    }
+    if (kind === 'connect') {
+      f.routes.markDown(u, (err as NodeJS.ErrnoException).code ?? 'connect');
+      this.retryLater('connect', f.nodeDown);
+      return;
+    }
+    if (kind === 'socket' && this.socketRetries < 2 && Date.now() < this.deadline) {
+      // A kept-alive socket closed by the node under us, or a node that died mid-request.
+      this.socketRetries += 1;
+      f.metrics.retry('socket');
+      this.route();
+      return;
+    }
+    f.log.debug({ node_id: u.nodeId, kind, err: err.message }, 'upstream request failed');
+    this.finishLocal(u.down ? f.nodeDown : f.badGateway);
+  }
+
+  private keepAliveLines(): string {
+    return `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(this.opts.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
+  }
+
+  private finishLocal(a: LocalAnswer): void {
+    this.answerLocal(a);
+    this.finish();
+  }
+
+  /** Writes a proxy's own answer. */
+  private answerLocal(a: LocalAnswer): void {
+    this.f.metrics.local.countStatus(a.status);
+    if (this.state !== State.Serving) return;
+    if (this.f.isDraining) this.closeAfter = true;
+    let text = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? ''}\r\n`;
+    for (let i = 0; i < a.headers.length; i += 2) text += `${a.headers[i]}: ${a.headers[i + 1]}\r\n`;
+    text += `date: ${new Date().toUTCString()}\r\n`;
+    text += this.closeAfter ? 'connection: close\r\n\r\n' : this.keepAliveLines();
+    this.socket.cork();
+    this.socket.write(text, 'latin1');
+    if (this.method !== 'HEAD') this.socket.write(a.body);
+    process.nextTick(uncork, this.socket);
+  }
+
+  /** The request is over (answered, or its client is gone). */
+  private finish(): void {
+    this.upstream = null;
+    this.body = null;
+    if (this.state === State.Closed) {
+      this.release();
+      return;
+    }
+    // In flight until a slow reader has taken the response: a graceful stop waits for idle and
+    // then ends connections, which must not cut a download short.
+    if (this.socket.writableNeedDrain) {
+      this.state = State.Flushing;
+      return;
+    }
+    this.release();
+    this.responseDone();
+  }
+
+  /** Ready for the next request on this connection, or closes it. */
+  private responseDone(): void {
+    if (this.closeAfter || this.f.isDraining) {
+      this.close();
+      return;
+    }
+    this.state = State.Reading;
+    this.paused = false;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.next();
+  }
+
+  private readonly onDrain = (): void => {
+    if (this.paused) {
+      this.paused = false;
+      this.conn?.resume();
+    }
+    if (this.state === State.Flushing) {
+      this.release();
+      this.responseDone();
+    }
+  };
+
+  /** The client half-closed: like node's server, that ends the request being served. */
+  private readonly onClientEnd = (): void => {
+    this.ended = true;
+    if (this.state === State.Reading) this.next();
+    else if (this.state !== State.Closed) {
+      this.abandon();
+      this.close();
+    }
+  };
+
+  private readonly onClose = (): void => {
+    this.abandon();
+    this.state = State.Closed;
+    this.forget();
+  };
+
+  /** The client is gone: cut its node request. One waiting for a route or a retry stops when it wakes (route() sees Closed). */
+  private abandon(): void {
+    const c = this.conn;
+    this.conn = null;
+    this.state = State.Closed;
+    if (c !== null) c.abort();
+    this.release();
+  }
+
+  private readonly onError = (): void => undefined;
+
+  private readonly onTimeout = (): void => {
+    if (this.state === State.Reading) this.socket.destroy();
+  };
+}
+
+function uncork(s: Socket): void {
+  s.uncork();
+}

@@ -1,0 +1,450 @@
+// The node side of the raw fast path (see raw-engine.ts): keep-alive sockets per node and a small
+// HTTP/1.1 response framing reader that relays a node's response bytes verbatim. It parses only
+// what it needs: the status, the framing (no body, Content-Length, chunked, until close) and the
+// hop-by-hop headers the client must not see. Chunked bodies pass through as they are, chunk
+// framing included, so the client reads exactly what the node wrote.
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { isHopByHop } from './headers.ts';
+
+/** What a request's owner learns about its response. One sink per request attempt. */
+export interface ResponseSink {
+  /** The response head: status and the head to send the client (hop-by-hop headers removed, ends in CRLF, not CRLFCRLF). */
+  onHead(status: number, head: string, untilClose: boolean): void;
+  /** A body chunk, framing included; false pauses the node's socket until `resume()`. */
+  onBody(chunk: Buffer): boolean;
+  /** The whole response arrived (the socket is back in the pool, or closed). */
+  onEnd(): void;
+  /** The exchange failed (before or after the head arrived). */
+  onFail(kind: FailKind, err: Error): void;
+}
+
+/** connect: no connection to the node. socket: the connection broke. timeout, protocol: the node misbehaved. */
+export type FailKind = 'connect' | 'socket' | 'timeout' | 'protocol';
+
+export interface RawPoolOptions {
+  connectTimeoutMs: number;
+  /** Max wait for response bytes while a request is in flight. */
+  responseTimeoutMs: number;
+  /** Longest idle time after which a kept-alive socket is not reused (a node's Keep-Alive hint shortens it). */
+  keepAliveMs: number;
+}
+
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const CRLF2 = Buffer.from('\r\n\r\n');
+const CR = 13;
+const LF = 10;
+
+const enum Framing {
+  None,
+  Length,
+  Chunked,
+  UntilClose,
+}
+
+const enum Chunk {
+  Size,
+  Ext,
+  Data,
+  DataEnd,
+  Trailer,
+}
+
+/** One kept-alive socket to a node, with the framing state of the response it is reading. */
+export class UpstreamConn {
+  sink: ResponseSink | null = null;
+  private connected = false;
+  private idleSince = 0;
+  private reuseMs: number;
+  private headBuf: Buffer | null = null;
+  private headDone = false;
+  private framing = Framing.None;
+  private left = 0;
+  private chunk = Chunk.Size;
+  private chunkSize = 0;
+  private sizeDigits = 0;
+  private lineLen = 0;
+  private reusable = true;
+  private isHead = false;
+  private failed: Error | null = null;
+  /** Set while the socket waits in the pool: data or a close then only removes it. */
+  idle = false;
+
+  constructor(
+    private readonly pool: RawPool,
+    readonly socket: Socket,
+  ) {
+    this.reuseMs = pool.opts.keepAliveMs;
+    socket.setTimeout(pool.opts.connectTimeoutMs);
+    socket.once(pool.tls ? 'secureConnect' : 'connect', this.onConnect);
+    socket.on('data', this.onData);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  /** Send one request (head and whole body) for `sink`. */
+  send(sink: ResponseSink, head: string, body: Buffer | null, isHead: boolean): void {
+    this.sink = sink;
+    this.isHead = isHead;
+    this.headDone = false;
+    this.reusable = true;
+    const s = this.socket;
+    if (body === null || body.length === 0) {
+      s.write(head, 'latin1');
+      return;
+    }
+    s.cork();
+    s.write(head, 'latin1');
+    s.write(body);
+    s.uncork();
+  }
+
+  /** Usable for another request: open, not closed by the node, not idle beyond the node's keep-alive. */
+  fresh(now: number): boolean {
+    return !this.socket.destroyed && this.socket.writable && now - this.idleSince < this.reuseMs;
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  /** Cut the request (its client went away): the node sees its connection close. */
+  abort(): void {
+    this.sink = null;
+    this.socket.destroy();
+  }
+
+  markIdle(now: number): void {
+    this.idle = true;
+    this.idleSince = now;
+  }
+
+  private readonly onConnect = (): void => {
+    this.connected = true;
+    this.socket.setTimeout(this.pool.opts.responseTimeoutMs);
+  };
+
+  private readonly onData = (d: Buffer): void => {
+    if (this.sink === null) {
+      // Bytes nobody asked for: the socket's framing is lost.
+      this.socket.destroy();
+      return;
+    }
+    if (this.headDone) {
+      this.body(d);
+      return;
+    }
+    let buf = this.headBuf === null ? d : Buffer.concat([this.headBuf, d]);
+    for (;;) {
+      const end = buf.indexOf(CRLF2);
+      if (end < 0) {
+        if (buf.length > MAX_RESPONSE_HEAD) return this.fail('protocol', new Error('response head too large'));
+        this.headBuf = buf;
+        return;
+      }
+      this.headBuf = null;
+      const status = this.readHead(buf.toString('latin1', 0, end + 2));
+      if (status < 0) return;
+      if (status < 200) {
+        // Interim response (100, 102, 103): the client asked for none of them; skip it.
+        buf = buf.subarray(end + 4);
+        if (buf.length === 0) return;
+        continue;
+      }
+      const rest = buf.subarray(end + 4);
+      if (this.framing === Framing.None) {
+        if (rest.length > 0) this.reusable = false;
+        this.complete();
+        return;
+      }
+      if (rest.length > 0) this.body(rest);
+      return;
+    }
+  };
+
+  /** Parses a response head (ending in CRLF); reports it to the sink; the status, or -1 after a failure. */
+  private readHead(text: string): number {
+    const lineEnd = text.indexOf('\r\n');
+    const statusLine = text.slice(0, lineEnd);
+    const status = Number(statusLine.slice(9, 12));
+    if (!statusLine.startsWith('HTTP/1.') || !(status >= 100 && status <= 999) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) {
+      this.fail('protocol', new Error(`malformed status line ${JSON.stringify(statusLine.slice(0, 40))}`));
+      return -1;
+    }
+    if (status === 101) {
+      this.fail('protocol', new Error('unexpected protocol switch'));
+      return -1;
+    }
+    if (status < 200) return status;
+    const http11 = statusLine.charCodeAt(7) === 49;
+    let length = -1;
+    let transferEncoding: string | null = null;
+    let close = !http11;
+    let listed: string[] | null = null;
+    const names: string[] = [];
+    const lines: string[] = [];
+    let pos = lineEnd + 2;
+    while (pos < text.length) {
+      const next = text.indexOf('\r\n', pos);
+      const colon = text.indexOf(':', pos);
+      if (colon < 0 || colon > next) {
+        this.fail('protocol', new Error('malformed response header'));
+        return -1;
+      }
+      const name = text.slice(pos, colon).toLowerCase();
+      const value = text.slice(colon + 1, next).trim();
+      if (name === 'content-length') {
+        if (!/^\d+$/.test(value) || (length >= 0 && Number(value) !== length)) {
+          this.fail('protocol', new Error('bad content-length from the node'));
+          return -1;
+        }
+        length = Number(value);
+      } else if (name === 'transfer-encoding') {
+        transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
+      } else if (name === 'connection') {
+        for (const t of value.split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token === 'close') close = true;
+          else if (token === 'keep-alive') close = close && http11;
+          else if (token !== '') (listed ??= []).push(token);
+        }
+      } else if (name === 'keep-alive') {
+        const m = /timeout=(\d+)/i.exec(value);
+        if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
+      }
+      names.push(name);
+      lines.push(text.slice(pos, next + 2));
+      pos = next + 2;
+    }
+    // The body is relayed with its framing, so Transfer-Encoding (hop-by-hop) goes along with it.
+    let out = `HTTP/1.1 ${statusLine.slice(9)}\r\n`;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      if ((name !== 'transfer-encoding' && isHopByHop(name)) || listed?.includes(name)) continue;
+      out += lines[i];
+    }
+    if (close) this.reusable = false;
+    if (this.isHead || status === 204 || status === 304 || (transferEncoding === null && length === 0)) this.framing = Framing.None;
+    else if (transferEncoding !== null) this.framing = /(?:^|,)\s*chunked$/i.test(transferEncoding) ? Framing.Chunked : Framing.UntilClose;
+    else if (length > 0) this.framing = Framing.Length;
+    else this.framing = Framing.UntilClose;
+    if (this.framing === Framing.Length) this.left = length;
+    if (this.framing === Framing.Chunked) {
+      this.chunk = Chunk.Size;
+      this.chunkSize = 0;
+      this.sizeDigits = 0;
+    }
+    if (this.framing === Framing.UntilClose) this.reusable = false;
+    this.headDone = true;
+    this.sink!.onHead(status, out, this.framing === Framing.UntilClose);
+    return status;
+  }
+
+  private body(d: Buffer): void {
+    const sink = this.sink!;
+    let end = -1;
+    if (this.framing === Framing.Length) {
+      if (d.length >= this.left) end = this.left;
+      else this.left -= d.length;
+    } else if (this.framing === Framing.Chunked) {
+      end = this.scanChunked(d);
+      if (end === -2) return this.fail('protocol', new Error('malformed chunked body from the node'));
+    }
+    if (end < 0) {
+      if (!sink.onBody(d)) this.socket.pause();
+      return;
+    }
+    if (end < d.length) this.reusable = false;
+    // The last bytes: the client's backpressure no longer concerns this socket.
+    if (end > 0) sink.onBody(end === d.length ? d : d.subarray(0, end));
+    this.complete();
+  }
+
+  /** Walks chunk framing; the index just past the message's end, -1 when it goes on, -2 when malformed. */
+  private scanChunked(d: Buffer): number {
+    let i = 0;
+    const n = d.length;
+    while (i < n) {
+      switch (this.chunk) {
+        case Chunk.Data: {
+          const take = Math.min(this.left, n - i);
+          i += take;
+          this.left -= take;
+          if (this.left === 0) this.chunk = Chunk.DataEnd;
+          break;
+        }
+        case Chunk.DataEnd: {
+          const c = d[i++]!;
+          if (c === LF) this.chunk = Chunk.Size;
+          else if (c !== CR) return -2;
+          break;
+        }
+        case Chunk.Size:
+        case Chunk.Ext: {
+          const c = d[i++]!;
+          if (c === LF) {
+            if (this.sizeDigits === 0) return -2;
+            if (this.chunkSize === 0) {
+              this.chunk = Chunk.Trailer;
+              this.lineLen = 0;
+            } else {
+              this.left = this.chunkSize;
+              this.chunk = Chunk.Data;
+            }
+            this.chunkSize = 0;
+            this.sizeDigits = 0;
+          } else if (this.chunk === Chunk.Ext || c === CR) {
+            // chunk extensions and the CR are skipped
+          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.chunk = Chunk.Ext;
+          } else {
+            const v = hexValue(c);
+            if (v < 0 || this.sizeDigits >= 12) return -2;
+            this.chunkSize = this.chunkSize * 16 + v;
+            this.sizeDigits += 1;
+          }
+          break;
+        }
+        case Chunk.Trailer: {
+          const c = d[i++]!;
+          if (c === LF) {
+            if (this.lineLen === 0) return i;
+            this.lineLen = 0;
+          } else if (c !== CR) {
+            this.lineLen += 1;
+          }
+          break;
+        }
+      }
+    }
+    return -1;
+  }
+
+  private complete(): void {
+    const sink = this.sink!;
+    this.sink = null;
+    this.headDone = false;
+    if (this.reusable) this.pool.release(this);
+    else this.socket.destroy();
+    sink.onEnd();
+  }
+
+  private fail(kind: FailKind, err: Error): void {
+    const sink = this.sink;
+    this.sink = null;
+    this.socket.destroy();
+    if (sink) sink.onFail(kind, err);
+  }
+
+  private readonly onError = (err: Error): void => {
+    this.failed = err;
+  };
+
+  private readonly onClose = (): void => {
+    this.pool.forget(this);
+    const sink = this.sink;
+    if (sink === null) return;
+    if (this.headDone && this.framing === Framing.UntilClose) {
+      this.reusable = false;
+      this.complete();
+      return;
+    }
+    const err = this.failed ?? Object.assign(new Error('the node closed the connection'), { code: 'ECONNRESET' });
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    this.fail(!this.connected && CONNECT_ERRORS.has(code) ? 'connect' : 'socket', err);
+  };
+
+  private readonly onTimeout = (): void => {
+    if (!this.connected) {
+      this.fail('connect', Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+      return;
+    }
+    if (this.sink === null) {
+      this.socket.destroy();
+      return;
+    }
+    this.fail('timeout', new Error('the node did not answer in time'));
+  };
+}
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  const l = c | 0x20;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}
+
+/** Kept-alive sockets to one node, newest idle first. */
+export class RawPool {
+  private readonly idle: UpstreamConn[] = [];
+  private readonly all = new Set<UpstreamConn>();
+  private closed = false;
+  private readonly servername: string | undefined;
+
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    readonly tls: boolean,
+    readonly opts: RawPoolOptions,
+  ) {
+    this.servername = tls && isIP(host) === 0 ? host : undefined;
+  }
+
+  /** Sends a request on an idle socket or a new one; the returned connection reports to `sink`. */
+  send(sink: ResponseSink, head: string, body: Buffer | null, isHead: boolean): UpstreamConn {
+    const c = this.take() ?? this.open();
+    c.send(sink, head, body, isHead);
+    return c;
+  }
+
+  release(c: UpstreamConn): void {
+    if (this.closed) {
+      c.socket.destroy();
+      return;
+    }
+    c.markIdle(Date.now());
+    this.idle.push(c);
+  }
+
+  /** The socket closed: it is no longer offered. */
+  forget(c: UpstreamConn): void {
+    this.all.delete(c);
+    if (c.idle) {
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+    }
+  }
+
+  /** Sockets open now (busy and idle). */
+  get size(): number {
+    return this.all.size;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.socket.destroy();
+  }
+
+  private take(): UpstreamConn | null {
+    const now = Date.now();
+    while (this.idle.length > 0) {
+      const c = this.idle.pop()!;
+      c.idle = false;
+      if (c.fresh(now)) return c;
+      c.socket.destroy();
+    }
+    return null;
+  }
+
+  private open(): UpstreamConn {
+    const socket = this.tls
+      ? tlsConnect({ host: this.host, port: this.port, servername: this.servername, ALPNProtocols: ['http/1.1'] })
+      : netConnect({ host: this.host, port: this.port, noDelay: true });
+    if (this.tls) socket.setNoDelay(true);
+    const c = new UpstreamConn(this, socket);
+    this.all.add(c);
+    return c;
+  }
+}
