@@ -1,6 +1,7 @@
 // bench:proxy — the same load, in one run and one process tree, against:
 //   (a) the node directly            (b) dtable-proxy (runtime/proxy/main.ts, real etcd routing)
-//   (b*) dtable-proxy, fastify engine (c) byte pipe: TCP pass-through, no HTTP parsing (ceiling)
+//   (b-node) dtable-proxy, node:http engine   (b*) dtable-proxy, fastify engine
+//   (c) byte pipe: TCP pass-through, no HTTP parsing (ceiling)
 //   (d) plain node:http keep-alive proxy (floor)   (e) nginx with upstream keepalive, if installed
 // for 1, 10 and 50 connections; 11 B and ~100 KB JSON responses and a 100 KB POST. Prints req/s,
 // p50, p99 and each variant's ratio to (a) and (c), then the issue's goals, as Markdown.
@@ -196,7 +197,13 @@ async function main(): Promise<void> {
 
     const upstreamPid = children.at(-1)!.pid;
     const variants: Array<{ key: string; label: string; url: string; pid: number | undefined }> = [{ key: 'a', label: '(a) node direct', url: `http://127.0.0.1:${up.port}`, pid: upstreamPid }];
-    for (const [key, engine] of [['b', 'node'], ['b*', 'fastify']] as const) {
+    const engines = [
+      ['b', 'raw', '(b) dtable-proxy'],
+      ['b-node', 'node', '(b-node) dtable-proxy, node:http engine'],
+      ['b*', 'fastify', '(b*) dtable-proxy, fastify engine'],
+    ] as const;
+    for (const [key, engine, label] of engines) {
+      if (ONLY_VARIANTS && !ONLY_VARIANTS.includes(key)) continue;
       // Free ports can be taken by someone else before the proxy binds them: try again with new ones.
       for (let attempt = 1; ; attempt++) {
         const port = await freePort();
@@ -210,7 +217,7 @@ async function main(): Promise<void> {
         const exited = new Promise<'exited'>((r) => p.once('exit', () => r('exited')));
         const up = await Promise.race([waitHttp(`http://127.0.0.1:${adminPort}/health`).then(() => 'up' as const, () => 'down' as const), exited]);
         if (up === 'up') {
-          variants.push({ key, label: key === 'b' ? '(b) dtable-proxy' : '(b*) dtable-proxy, fastify engine', url: `http://127.0.0.1:${port}`, pid: p.pid });
+          variants.push({ key, label, url: `http://127.0.0.1:${port}`, pid: p.pid });
           break;
         }
         if (attempt === 3) throw new Error(`the ${engine} proxy did not start`);

@@ -15,13 +15,14 @@ async function until(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-describe('forwarding (in-process proxy, fake nodes)', () => {
+// Every forwarding behaviour holds on both engines: the raw fast path (default) and node:http.
+describe.each(['raw', 'node'] as const)('forwarding (in-process proxy, fake nodes, %s engine)', (engine) => {
   let proxy: InProcessProxy;
   let a: FakeNode;
   let b: FakeNode;
   beforeAll(async () => {
     [a, b] = await Promise.all([startFakeNode('dtable-server-a'), startFakeNode('dtable-server-b')]);
-    proxy = await startInProcessProxy({ retryDeadlineMs: 1500 });
+    proxy = await startInProcessProxy({ engine, retryDeadlineMs: 1500 });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -173,7 +174,6 @@ describe('forwarding (in-process proxy, fake nodes)', () => {
   });
 });
 
-/** Send `text` on a fresh socket; resolve with the answer's head (or, with `whole`, everything until close). */
 describe('upgrade pass-through (in-process proxy, fake node)', () => {
   it('pipes an upgrade routed by dtable_uuid to the node and its bytes both ways unchanged', async () => {
     const node = await startFakeNode('dtable-server-ws');
@@ -220,10 +220,10 @@ describe('upgrade pass-through (in-process proxy, fake node)', () => {
   });
 });
 
-describe('a graceful stop', () => {
+describe.each(['raw', 'node'] as const)('a graceful stop (%s engine)', (engine) => {
   it('finishes the request in flight and answers a kept-alive connection with Connection: close', async () => {
     const node = await startFakeNode('dtable-server-g');
-    const proxy = await startInProcessProxy();
+    const proxy = await startInProcessProxy({ engine });
     proxy.setRoutes([{ nodeId: node.nodeId, url: node.url }], allTo(node.nodeId));
     const kept = connect(proxy.port, '127.0.0.1');
     let text = '';
@@ -254,6 +254,7 @@ describe('a graceful stop', () => {
   });
 });
 
+/** Send `text` on a fresh socket; resolve with the answer's head (or, with `whole`, everything until close). */
 function rawRequest(port: number, text: string, whole = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1', () => s.write(text));

@@ -1,0 +1,298 @@
+// The raw fast path on its own terms: which heads it takes (the rest goes to node's parser), how it
+// relays every response framing byte for byte, pipelining, keep-alive reuse of node sockets, and
+// the hand-off to the node:http engine in the middle of a kept-alive connection. The forwarding
+// behaviours both engines share are in forward.test.ts.
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { request } from 'undici';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseRequestHead } from '../../../runtime/proxy/raw-engine.ts';
+import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
+import { allTo, startInProcessProxy, type InProcessProxy } from './fixtures/in-process-proxy.ts';
+
+const LIMIT = 1024 * 1024;
+const UUID = '5e5c6ad2-1111-4222-8333-444455556666';
+
+describe('parseRequestHead', () => {
+  it('takes a plain HTTP/1.1 request with its headers as sent', () => {
+    const h = parseRequestHead(`POST /dtables/${UUID}/rows/?a=1 HTTP/1.1\r\nHost: x:5550\r\nContent-Length: 12\r\nX-Dtable-Uuid:  ${UUID} \r\nConnection: keep-alive, close`, LIMIT);
+    expect(h).toEqual({
+      method: 'POST',
+      url: `/dtables/${UUID}/rows/?a=1`,
+      rawHeaders: ['Host', 'x:5550', 'Content-Length', '12', 'X-Dtable-Uuid', UUID, 'Connection', 'keep-alive, close'],
+      contentLength: 12,
+      close: true,
+      uuidHeader: UUID,
+    });
+  });
+
+  it.each([
+    ['HTTP/1.0', 'GET / HTTP/1.0\r\nHost: x'],
+    ['no Host', 'GET / HTTP/1.1\r\nAccept: */*'],
+    ['two Hosts', 'GET / HTTP/1.1\r\nHost: x\r\nHost: y'],
+    ['chunked upload', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked'],
+    ['Expect: 100-continue', 'PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue'],
+    ['an Upgrade', 'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket'],
+    ['Connection: upgrade alone', 'GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade'],
+    ['two Content-Lengths', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3'],
+    ['a signed Content-Length', 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +3'],
+    ['a body above the re-send limit', `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: ${LIMIT + 1}`],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  continued'],
+    ['a bare LF', 'GET / HTTP/1.1\nHost: x'],
+    ['a bare CR', 'GET / HTTP/1.1\r\nHost: x\rX-A: 1'],
+    ['a control byte in a value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b'],
+    ['a space in a header name', 'GET / HTTP/1.1\r\nHost: x\r\nX A: 1'],
+    ['a header without a colon', 'GET / HTTP/1.1\r\nHost: x\r\nX-A'],
+    ['an unusual method', 'PROPFIND / HTTP/1.1\r\nHost: x'],
+    ['CONNECT', 'CONNECT x:443 HTTP/1.1\r\nHost: x'],
+    ['a non-ASCII target', 'GET /\u00e9 HTTP/1.1\r\nHost: x'],
+    ['an extra space in the request line', 'GET  / HTTP/1.1\r\nHost: x'],
+  ])('leaves %s to node\'s parser', (_what, head) => {
+    expect(parseRequestHead(head, LIMIT)).toBeNull();
+  });
+});
+
+/** A node that answers each request (head text, body) with bytes the test scripts. */
+interface ScriptedNode {
+  port: number;
+  url: string;
+  heads: string[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+async function startScriptedNode(answer: (head: string, socket: Socket) => void): Promise<ScriptedNode> {
+  const sockets = new Set<Socket>();
+  const node: ScriptedNode = { port: 0, url: '', heads: [], connections: 0, close: async () => undefined };
+  const server: Server = createServer((s) => {
+    node.connections += 1;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    let buf = Buffer.alloc(0);
+    s.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = buf.toString('latin1', 0, end);
+        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + length) return;
+        buf = buf.subarray(end + 4 + length);
+        node.heads.push(head);
+        answer(head, s);
+      }
+    });
+    s.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  node.port = (server.address() as { port: number }).port;
+  node.url = `http://127.0.0.1:${node.port}/`;
+  node.close = () =>
+    new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    });
+  return node;
+}
+
+/** Writes `text` on one connection and collects everything until `done(received)` or the close. */
+function exchange(port: number, text: string | string[], done: (got: string) => boolean = () => false): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    const parts = Array.isArray(text) ? [...text] : [text];
+    s.on('connect', () => s.write(parts.shift()!));
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      if (parts.length > 0) s.write(parts.shift()!);
+      else if (done(got)) {
+        s.destroy();
+        resolve({ text: got, closed: false });
+      }
+    });
+    s.on('close', () => resolve({ text: got, closed: true }));
+    s.on('error', reject);
+  });
+}
+
+function responses(text: string): number {
+  return text.match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
+}
+
+describe('response framing on the raw path (scripted node)', () => {
+  let proxy: InProcessProxy;
+  let node: ScriptedNode;
+  let script: (head: string, s: Socket) => void;
+  beforeAll(async () => {
+    node = await startScriptedNode((h, s) => script(h, s));
+    proxy = await startInProcessProxy({ engine: 'raw', retryDeadlineMs: 1000 });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await node?.close();
+  });
+  afterEach(() => {
+    proxy.setRoutes([{ nodeId: 'scripted', url: node.url }], allTo('scripted'));
+  });
+  const GET = (path: string, extra = '') => `GET ${path} HTTP/1.1\r\nHost: x\r\n${extra}\r\n`;
+
+  it('relays a chunked body with extensions and trailers byte for byte, then serves the next request', async () => {
+    proxy.setRoutes([{ nodeId: 'scripted', url: node.url }], allTo('scripted'));
+    const body = '5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n';
+    script = (h, s) => {
+      if (h.startsWith('GET /chunked')) s.write(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n\r\n${body.slice(0, 9)}`, () => setTimeout(() => s.write(body.slice(9)), 20));
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext');
+    };
+    const r = await exchange(proxy.port, [GET('/chunked'), GET('/after')], (got) => got.endsWith('next'));
+    const [first] = r.text.split('HTTP/1.1 200 OK').slice(1);
+    expect(first).toContain('Transfer-Encoding: chunked');
+    expect(first!.toLowerCase()).not.toContain('trailer: x-trailer\r\n\r\n5'); // Trailer is hop-by-hop
+    expect(first!.endsWith(`\r\n\r\n${body}`)).toBe(true);
+    expect(responses(r.text)).toBe(2);
+  });
+
+  it('sends no body for HEAD, 204 and 304 even with a Content-Length, and keeps the connection', async () => {
+    script = (h, s) => {
+      if (h.startsWith('HEAD')) s.write('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n');
+      else if (h.startsWith('GET /204')) s.write('HTTP/1.1 204 No Content\r\n\r\n');
+      else if (h.startsWith('GET /304')) s.write('HTTP/1.1 304 Not Modified\r\nContent-Length: 50\r\n\r\n');
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast');
+    };
+    const r = await exchange(proxy.port, [`HEAD /x HTTP/1.1\r\nHost: x\r\n\r\n`, GET('/204'), GET('/304'), GET('/last')], (got) => got.endsWith('last'));
+    expect(responses(r.text)).toBe(4);
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\nContent-Length: 1000\r\nconnection: keep-alive\r\nkeep-alive: timeout=\d+\r\n\r\nHTTP\/1\.1 204 /);
+  });
+
+  it('relays a body delimited by the node closing, and then closes the client connection', async () => {
+    script = (_h, s) => s.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end');
+    const r = await exchange(proxy.port, GET('/eof'));
+    expect(r.closed).toBe(true);
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(r.text.toLowerCase()).toContain('connection: close');
+    expect(r.text.endsWith('\r\n\r\nuntil the end')).toBe(true);
+  });
+
+  it('skips an interim 103 and strips hop-by-hop headers and the ones Connection lists', async () => {
+    script = (_h, s) =>
+      s.write('HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nConnection: x-private\r\nX-Private: 1\r\nKeep-Alive: timeout=30\r\nProxy-Authenticate: x\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok');
+    const r = await exchange(proxy.port, GET('/hints'), (got) => got.endsWith('ok'));
+    expect(r.text).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(r.text).not.toContain('103');
+    expect(r.text).toContain('X-Kept: 1');
+    for (const h of ['X-Private', 'Proxy-Authenticate', 'timeout=30']) expect(r.text).not.toContain(h);
+  });
+
+  it('answers pipelined requests in order', async () => {
+    script = (h, s) => {
+      const n = /GET \/p(\d)/.exec(h)![1]!;
+      // The first answer is the slowest: order must come from the proxy, not the node.
+      setTimeout(() => s.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\np${n}`), n === '1' ? 50 : 0);
+    };
+    const r = await exchange(proxy.port, GET('/p1') + GET('/p2') + GET('/p3'), (got) => got.endsWith('p3'));
+    expect(r.text.match(/p\d$|p\d(?=HTTP)/g)).toEqual(['p1', 'p2', 'p3']);
+  });
+
+  it('reuses one node socket for sequential requests and does not reuse one the node closes', async () => {
+    script = (h, s) => {
+      if (h.startsWith('GET /bye')) s.write('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 3\r\n\r\nbye', () => s.end());
+      else s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi');
+    };
+    const before = node.connections;
+    for (let i = 0; i < 5; i++) {
+      const r = await request(`${proxy.url}/seq/${i}`);
+      expect(await r.body.text()).toBe('hi');
+    }
+    const mid = node.connections;
+    expect(mid - before).toBeLessThanOrEqual(1);
+    const bye = await request(`${proxy.url}/bye`);
+    expect(await bye.body.text()).toBe('bye');
+    const after = await request(`${proxy.url}/seq/after`);
+    expect(await after.body.text()).toBe('hi');
+    expect(node.connections - mid).toBe(1);
+  });
+
+  it('re-sends a request whose kept-alive node socket closes under it', async () => {
+    let first = true;
+    script = (_h, s) => {
+      if (first) {
+        first = false;
+        s.destroy(); // the node dropped the idle connection just as the request arrived
+        return;
+      }
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    };
+    const r = await request(`${proxy.url}/dtables/${UUID}/`, { method: 'POST', body: 'payload' });
+    expect(await r.body.text()).toBe('ok');
+    expect(proxy.metrics.retryCount('socket')).toBeGreaterThanOrEqual(1);
+    expect(node.heads.at(-1)).toContain('content-length: 7');
+  });
+
+  it('answers 502 to a malformed response and 502 with the connection cut when the body breaks', async () => {
+    script = (h, s) => {
+      if (h.startsWith('GET /garbage')) s.write('NOT HTTP AT ALL\r\n\r\n');
+      else s.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort');
+    };
+    const bad = await request(`${proxy.url}/garbage`);
+    await bad.body.dump();
+    expect(bad.statusCode).toBe(502);
+    const cut = await request(`${proxy.url}/short`);
+    expect(cut.statusCode).toBe(200);
+    await expect(cut.body.text()).rejects.toThrow();
+  });
+
+  it('says Connection: close and closes when the client asks for it', async () => {
+    script = (_h, s) => s.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const r = await exchange(proxy.port, GET('/once', 'Connection: close\r\n'));
+    expect(r.closed).toBe(true);
+    expect(r.text).toMatch(/connection: close\r\n\r\nok$/);
+  });
+});
+
+describe('hand-off to the node:http engine on a kept-alive connection', () => {
+  let proxy: InProcessProxy;
+  let node: FakeNode;
+  beforeAll(async () => {
+    node = await startFakeNode('dtable-server-h');
+    proxy = await startInProcessProxy({ engine: 'raw' });
+    proxy.setRoutes([{ nodeId: node.nodeId, url: node.url }], allTo(node.nodeId));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await node?.close();
+  });
+
+  it('serves a raw GET, then a chunked upload, an Expect: 100-continue and an HTTP/1.0 request on the same connection', async () => {
+    const get = `GET /dtables/${UUID}/a HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const chunked = `POST /dtables/${UUID}/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
+    const expect100 = `PUT /dtables/${UUID}/c HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n`;
+    const http10 = `GET /dtables/${UUID}/d HTTP/1.0\r\nHost: x\r\n\r\n`;
+    const r = await exchange(proxy.port, [get, chunked, expect100, 'body', http10]);
+    const bodies = [...r.text.matchAll(/\{"node_id".*?"url":"([^"]+)","bytes":(\d+)/g)].map((m) => [m[1], Number(m[2])]);
+    expect(bodies).toEqual([
+      [`/dtables/${UUID}/a`, 0],
+      [`/dtables/${UUID}/b`, 3],
+      [`/dtables/${UUID}/c`, 4],
+      [`/dtables/${UUID}/d`, 0],
+    ]);
+    expect(r.text).toContain('HTTP/1.1 100 Continue');
+    expect(r.closed).toBe(true); // HTTP/1.0 without keep-alive
+  });
+
+  it('hands a head split over many packets to node\'s parser once it turns out oversized', async () => {
+    const big = `GET /ping/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
+    const before = node.seen.length;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(proxy.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      const parts = big.match(/[\s\S]{1,4000}/g)!;
+      const send = () => {
+        if (parts.length > 0 && !s.destroyed) s.write(parts.shift()!, () => setTimeout(send, 5));
+      };
+      send();
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(node.seen.length).toBe(before);
+  });
+});
