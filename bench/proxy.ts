@@ -290,7 +290,7 @@ async function main(): Promise<void> {
     const cpu = cpus();
     out.push(`bench:proxy — ${new Date().toISOString()}, ${cpu.length} × ${cpu[0]?.model ?? 'cpu'}, node ${process.version}, load average at end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     if (process.env.BENCH_PIN) out.push('BENCH_PIN: proxy variants on CPU 1; loadgen, stub node and bench on CPU 0');
-    out.push(`${DURATION} ms per cell after ${WARMUP} ms warm-up, ${ROUNDS} rounds with variants interleaved, median run shown; closed loop, one undici Client per connection; ~100 KB = ${up.large_bytes} B`);
+    out.push(`${DURATION} ms per cell after ${WARMUP} ms warm-up, ${ROUNDS} rounds with variants interleaved, median run shown; closed loop, one raw keep-alive socket per connection; ~100 KB = ${up.large_bytes} B`);
     if (nginxNote) out.push(nginxNote);
     out.push('');
     out.push('| payload | conns | variant | req/s | p50 ms | p99 ms | vs (a) | vs (c) | CPU µs/req |');

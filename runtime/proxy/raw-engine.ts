@@ -396,8 +396,8 @@ export class RawConnection implements ResponseSink {
     const u = this.upstream!;
     if (this.responded) {
       // The head is out: the client can only learn of the failure by a cut connection.
+      this.abandon();
       this.socket.destroy(err);
-      this.finish();
       return;
     }
     if (kind === 'connect') {
