@@ -105,3 +105,13 @@ export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]
 function latin1(b: Buffer | string): string {
   return typeof b === 'string' ? b : b.toString('latin1');
 }
+
+/** `lines` (CRLF-terminated header lines) without the headers named in `listed` (lowercase). */
+export function dropListed(lines: string, listed: readonly string[]): string {
+  let out = '';
+  for (const line of lines.split('\r\n')) {
+    if (line === '') continue;
+    if (!listed.includes(line.slice(0, line.indexOf(':')).toLowerCase())) out += `${line}\r\n`;
+  }
+  return out;
+}

@@ -15,7 +15,7 @@ import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
 import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
-import { upstreamRequestHeaders } from './headers.ts';
+import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import type { FailKind, ResponseSink, UpstreamConn } from './raw-upstream.ts';
 import type { Upstream } from './route-table.ts';
 
@@ -36,6 +36,9 @@ export interface RawEngine {
 /** How long a closed connection waits for the client to close its side before it is cut. */
 const CLOSE_LINGER_MS = 5000;
 const CRLF2 = Buffer.from('\r\n\r\n');
+const CLOSE_LINES = 'connection: close\r\n\r\n';
+/** A first body part up to this size goes out in one string write with its head. */
+const ONE_WRITE_LIMIT = 16 * 1024;
 const LFLF = Buffer.from('\n\n');
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -47,8 +50,8 @@ const BAD_TARGET = /[^\x21-\x7e]/;
 export interface RawRequestHead {
   method: string;
   url: string;
-  /** Flat name, value list as sent (like node's rawHeaders). */
-  rawHeaders: string[];
+  /** The header block to send the node: hop-by-hop headers dropped, X-Forwarded-* set, ending in an empty line. */
+  upstreamHeaders: string;
   contentLength: number;
   /** The client asked to close the connection after this request. */
   close: boolean;
@@ -56,24 +59,31 @@ export interface RawRequestHead {
 }
 
 /**
- * Parses the head in `text` (without the final CRLFCRLF). Returns null when the request is not of
- * the fast path's kind (node's parser then takes it, and answers what is malformed).
+ * Parses the head in `text` (without the final CRLFCRLF) and builds the node's header block in the
+ * same pass (the rules of headers.ts `upstreamRequestHeaders`). Returns null when the request is
+ * not of the fast path's kind (node's parser then takes it, and answers what is malformed).
+ * Only names as long as a header of interest are lowercased and compared.
  */
-export function parseRequestHead(text: string, replayLimit: number): RawRequestHead | null {
+export function parseRequestHead(text: string, replayLimit: number, from: ForwardedFrom): RawRequestHead | null {
   if (BAD_HEAD_BYTES.test(text)) return null;
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = text.length;
   const sp1 = text.indexOf(' ');
   const sp2 = text.indexOf(' ', sp1 + 1);
-  if (sp1 < 0 || sp2 < 0 || sp2 > lineEnd || text.slice(sp2 + 1, lineEnd) !== 'HTTP/1.1') return null;
+  if (sp1 < 0 || sp2 < 0 || sp2 + 9 !== lineEnd || !text.startsWith('HTTP/1.1', sp2 + 1)) return null;
   const method = text.slice(0, sp1);
   const url = text.slice(sp1 + 1, sp2);
   if (!METHODS.has(method) || url.length === 0 || BAD_TARGET.test(url)) return null;
-  const rawHeaders: string[] = [];
+  let kept = '';
   let contentLength = -1;
   let hosts = 0;
+  let host: string | undefined;
   let close = false;
   let uuidHeader: string | undefined;
+  let listed: string[] | null = null;
+  let xff: string | undefined;
+  let xfProto: string | undefined;
+  let xfHost: string | undefined;
   let pos = lineEnd + 2;
   while (pos < text.length) {
     let next = text.indexOf('\r\n', pos);
@@ -82,45 +92,68 @@ export function parseRequestHead(text: string, replayLimit: number): RawRequestH
     if (colon < 0 || colon > next) return null;
     const name = text.slice(pos, colon);
     if (!TOKEN.test(name)) return null; // also rejects obs-fold (a leading space)
-    const value = text.slice(colon + 1, next).trim();
+    const line = pos;
     pos = next + 2;
-    rawHeaders.push(name, value);
-    switch (name.length) {
-      case 4:
-        if (name.toLowerCase() === 'host') hosts += 1;
+    const lower = INTERESTING_LENGTHS[name.length] === 1 ? name.toLowerCase() : '';
+    switch (lower) {
+      case '':
         break;
-      case 6:
-        if (name.toLowerCase() === 'expect') return null;
+      case 'host':
+        hosts += 1;
+        host = text.slice(colon + 1, next).trim();
         break;
-      case 7:
-        if (name.toLowerCase() === 'upgrade') return null;
+      case 'content-length': {
+        const value = text.slice(colon + 1, next).trim();
+        if (contentLength >= 0 || !/^\d{1,8}$/.test(value)) return null;
+        contentLength = Number(value);
+        if (contentLength > replayLimit) return null;
         break;
-      case 10:
-        if (name.toLowerCase() === 'connection') {
-          for (const t of value.split(',')) {
-            const token = t.trim().toLowerCase();
-            if (token === 'close') close = true;
-            else if (token === 'upgrade') return null;
-          }
+      }
+      case 'x-dtable-uuid': {
+        const value = text.slice(colon + 1, next).trim();
+        uuidHeader = uuidHeader === undefined ? value : `${uuidHeader}, ${value}`;
+        break;
+      }
+      case 'expect':
+      case 'upgrade':
+      case 'transfer-encoding':
+        return null;
+      case 'connection':
+        for (const t of text.slice(colon + 1, next).split(',')) {
+          const token = t.trim().toLowerCase();
+          if (token === 'close') close = true;
+          else if (token === 'upgrade') return null;
+          else if (token !== '' && token !== 'keep-alive') (listed ??= []).push(token);
         }
-        break;
-      case 13:
-        if (name.toLowerCase() === 'x-dtable-uuid') uuidHeader = uuidHeader === undefined ? value : `${uuidHeader}, ${value}`;
-        break;
-      case 14:
-        if (name.toLowerCase() === 'content-length') {
-          if (contentLength >= 0 || !/^\d{1,8}$/.test(value)) return null;
-          contentLength = Number(value);
-          if (contentLength > replayLimit) return null;
-        }
-        break;
-      case 17:
-        if (name.toLowerCase() === 'transfer-encoding') return null;
-        break;
+        continue;
+      case 'x-forwarded-for': {
+        const value = text.slice(colon + 1, next).trim();
+        xff = xff === undefined ? value : `${xff}, ${value}`;
+        continue;
+      }
+      case 'x-forwarded-proto':
+        xfProto ??= text.slice(colon + 1, next).trim();
+        continue;
+      case 'x-forwarded-host':
+        xfHost ??= text.slice(colon + 1, next).trim();
+        continue;
+      default:
+        if (isHopByHop(lower)) continue;
     }
+    kept += text.slice(line, next);
+    kept += '\r\n';
   }
   if (hosts !== 1) return null;
-  return { method, url, rawHeaders, contentLength: Math.max(0, contentLength), close, uuidHeader };
+  if (listed !== null) kept = dropListed(kept, listed);
+  const client = from.remoteAddress ?? 'unknown';
+  kept += `x-forwarded-for: ${xff === undefined ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${xfProto ?? from.proto}\r\nx-forwarded-host: ${xfHost ?? host}\r\n\r\n`;
+  return { method, url, upstreamHeaders: kept, contentLength: Math.max(0, contentLength), close, uuidHeader };
+}
+
+/** Lengths of the request header names parseRequestHead looks at (1 = some name of interest has it). */
+const INTERESTING_LENGTHS = new Uint8Array(32);
+for (const n of ['host', 'content-length', 'x-dtable-uuid', 'expect', 'upgrade', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'http2-settings', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']) {
+  INTERESTING_LENGTHS[n.length] = 1;
 }
 
 /** Puts the fast path in front of `server`'s own connection handling. */
@@ -188,6 +221,8 @@ export class RawConnection implements ResponseSink {
   private responded = false;
   private paused = false;
   private readonly f: Forwarder;
+  private readonly keepAliveLines: string;
+  private readonly from: ForwardedFrom;
 
   constructor(
     private readonly socket: Socket,
@@ -196,6 +231,8 @@ export class RawConnection implements ResponseSink {
     private readonly forget: () => void,
   ) {
     this.f = opts.forwarder;
+    this.keepAliveLines = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(opts.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
+    this.from = { remoteAddress: socket.remoteAddress, proto: this.f.proto };
     socket.setNoDelay(true);
     socket.setTimeout(opts.keepAliveTimeoutMs);
     socket.on('data', this.onData);
@@ -249,7 +286,7 @@ export class RawConnection implements ResponseSink {
         else if (this.ended) this.close();
         return;
       }
-      const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit) : null;
+      const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit, this.from) : null;
       if (head === null) {
         this.leave();
         return;
@@ -310,10 +347,7 @@ export class RawConnection implements ResponseSink {
     f.metrics.inFlight += 1;
     this.counted = true;
     this.requestHead = '';
-    const headers = upstreamRequestHeaders(h.rawHeaders, { remoteAddress: this.socket.remoteAddress, proto: f.proto });
-    let text = '';
-    for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    this.headerText = `${text}\r\n`;
+    this.headerText = h.upstreamHeaders;
     this.deadline = Date.now() + f.retryDeadlineMs;
     this.backoffMs = 10;
     this.socketRetries = 0;
@@ -356,20 +390,33 @@ export class RawConnection implements ResponseSink {
 
   // ResponseSink
 
-  onHead(status: number, head: string, untilClose: boolean): void {
+  onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): boolean {
     const u = this.upstream!;
     u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
     if (status === 421 && Date.now() < this.deadline) {
       this.discarding = true;
-      return;
+      return true;
     }
     u.stats.countStatus(status);
     this.responded = true;
     if (untilClose || this.f.isDraining) this.closeAfter = true;
+    return this.write(`${head}${this.closeAfter ? CLOSE_LINES : this.keepAliveLines}`, first);
+  }
+
+  /** Writes a response head and the first body bytes in one write; false when the client is behind. */
+  private write(head: string, first: Buffer | null): boolean {
     const s = this.socket;
-    s.cork();
-    s.write(this.closeAfter ? `${head}connection: close\r\n\r\n` : `${head}${this.keepAliveLines()}`, 'latin1');
-    process.nextTick(uncork, s);
+    let ok: boolean;
+    if (first === null || first.length === 0) ok = s.write(head, 'latin1');
+    else if (first.length <= ONE_WRITE_LIMIT) ok = s.write(head + first.toString('latin1'), 'latin1');
+    else {
+      s.cork();
+      s.write(head, 'latin1');
+      ok = s.write(first);
+      s.uncork();
+    }
+    if (!ok) this.paused = true;
+    return ok;
   }
 
   onBody(chunk: Buffer): boolean {
@@ -416,9 +463,6 @@ export class RawConnection implements ResponseSink {
     this.finishLocal(u.down ? f.nodeDown : f.badGateway);
   }
 
-  private keepAliveLines(): string {
-    return `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(this.opts.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
-  }
 
   private finishLocal(a: LocalAnswer): void {
     this.answerLocal(a);
@@ -433,11 +477,7 @@ export class RawConnection implements ResponseSink {
     let text = `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status] ?? ''}\r\n`;
     for (let i = 0; i < a.headers.length; i += 2) text += `${a.headers[i]}: ${a.headers[i + 1]}\r\n`;
     text += `date: ${new Date().toUTCString()}\r\n`;
-    text += this.closeAfter ? 'connection: close\r\n\r\n' : this.keepAliveLines();
-    this.socket.cork();
-    this.socket.write(text, 'latin1');
-    if (this.method !== 'HEAD') this.socket.write(a.body);
-    process.nextTick(uncork, this.socket);
+    this.write(text + (this.closeAfter ? CLOSE_LINES : this.keepAliveLines), this.method === 'HEAD' ? null : a.body);
   }
 
   /** The request is over (answered, or its client is gone). */
@@ -460,7 +500,9 @@ export class RawConnection implements ResponseSink {
 
   /** Ready for the next request on this connection, or closes it. */
   private responseDone(): void {
-    if (this.closeAfter || this.f.isDraining) {
+    // Only a response that said `Connection: close` is followed by a close here. One that promised
+    // keep-alive leaves the connection to the graceful stop, which gives its client time to read it.
+    if (this.closeAfter) {
       this.close();
       return;
     }
@@ -513,6 +555,3 @@ export class RawConnection implements ResponseSink {
   };
 }
 
-function uncork(s: Socket): void {
-  s.uncork();
-}

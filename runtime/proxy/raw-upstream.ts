@@ -5,13 +5,17 @@
 // framing included, so the client reads exactly what the node wrote.
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { isHopByHop } from './headers.ts';
+import { dropListed, isHopByHop } from './headers.ts';
 
 /** What a request's owner learns about its response. One sink per request attempt. */
 export interface ResponseSink {
-  /** The response head: status and the head to send the client (hop-by-hop headers removed, ends in CRLF, not CRLFCRLF). */
-  onHead(status: number, head: string, untilClose: boolean): void;
-  /** A body chunk, framing included; false pauses the node's socket until `resume()`. */
+  /**
+   * The response: status, the head to send the client (hop-by-hop headers removed, ends in CRLF,
+   * not CRLFCRLF) and the body bytes that came with it (framing included). False pauses the node's
+   * socket until `resume()`.
+   */
+  onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): boolean;
+  /** A further body chunk, framing included; false pauses the node's socket until `resume()`. */
   onBody(chunk: Buffer): boolean;
   /** The whole response arrived (the socket is back in the pool, or closed). */
   onEnd(): void;
@@ -28,6 +32,14 @@ export interface RawPoolOptions {
   responseTimeoutMs: number;
   /** Longest idle time after which a kept-alive socket is not reused (a node's Keep-Alive hint shortens it). */
   keepAliveMs: number;
+}
+
+/** readHead's answer for an interim (1xx) response. */
+const INTERIM = '';
+/** Lengths of the response header names readHead looks at (1 = a framing or hop-by-hop name has it). */
+const HOP_OR_FRAMING_LENGTHS = new Uint8Array(32);
+for (const n of ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'http2-settings']) {
+  HOP_OR_FRAMING_LENGTHS[n.length] = 1;
 }
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
@@ -67,6 +79,7 @@ export class UpstreamConn {
   private lineLen = 0;
   private reusable = true;
   private isHead = false;
+  private status = 0;
   private failed: Error | null = null;
   /** Set while the socket waits in the pool: data or a close then only removes it. */
   idle = false;
@@ -145,86 +158,108 @@ export class UpstreamConn {
         return;
       }
       this.headBuf = null;
-      const status = this.readHead(buf.toString('latin1', 0, end + 2));
-      if (status < 0) return;
-      if (status < 200) {
+      const head = this.readHead(buf.toString('latin1', 0, end + 2));
+      if (head === null) return;
+      if (head === INTERIM) {
         // Interim response (100, 102, 103): the client asked for none of them; skip it.
         buf = buf.subarray(end + 4);
         if (buf.length === 0) return;
         continue;
       }
       const rest = buf.subarray(end + 4);
-      if (this.framing === Framing.None) {
+      let first: Buffer | null = null;
+      let done = this.framing === Framing.None;
+      if (done) {
         if (rest.length > 0) this.reusable = false;
-        this.complete();
-        return;
+      } else if (rest.length > 0) {
+        const e = this.measure(rest);
+        if (e === -2) return this.fail('protocol', new Error('malformed chunked body from the node'));
+        done = e >= 0;
+        first = done && e < rest.length ? rest.subarray(0, e) : rest;
+        if (done && e < rest.length) this.reusable = false;
       }
-      if (rest.length > 0) this.body(rest);
+      const more = this.sink.onResponse(this.status, head, this.framing === Framing.UntilClose, first);
+      if (done) this.complete();
+      else if (!more) this.socket.pause();
       return;
     }
   };
 
-  /** Parses a response head (ending in CRLF); reports it to the sink; the status, or -1 after a failure. */
-  private readHead(text: string): number {
+  /**
+   * Parses a response head (ending in CRLF) and sets the framing; the head for the client, INTERIM
+   * for a 1xx, or null after a failure. Only names as long as a header of interest are lowercased.
+   */
+  private readHead(text: string): string | null {
     const lineEnd = text.indexOf('\r\n');
-    const statusLine = text.slice(0, lineEnd);
-    const status = Number(statusLine.slice(9, 12));
-    if (!statusLine.startsWith('HTTP/1.') || !(status >= 100 && status <= 999) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) {
-      this.fail('protocol', new Error(`malformed status line ${JSON.stringify(statusLine.slice(0, 40))}`));
-      return -1;
+    const status = Number(text.slice(9, 12));
+    if (!text.startsWith('HTTP/1.') || !(status >= 100 && status <= 999) || (lineEnd > 12 && text.charCodeAt(12) !== 32)) {
+      this.fail('protocol', new Error(`malformed status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 40)))}`));
+      return null;
     }
     if (status === 101) {
       this.fail('protocol', new Error('unexpected protocol switch'));
-      return -1;
+      return null;
     }
-    if (status < 200) return status;
-    const http11 = statusLine.charCodeAt(7) === 49;
+    if (status < 200) return INTERIM;
+    this.status = status;
+    const http11 = text.charCodeAt(7) === 49;
     let length = -1;
     let transferEncoding: string | null = null;
     let close = !http11;
     let listed: string[] | null = null;
-    const names: string[] = [];
-    const lines: string[] = [];
+    // The head is copied in runs of kept lines; the status line is kept when it already says HTTP/1.1.
+    let out = http11 ? '' : 'HTTP/1.1';
+    let run = http11 ? 0 : 8;
     let pos = lineEnd + 2;
     while (pos < text.length) {
       const next = text.indexOf('\r\n', pos);
       const colon = text.indexOf(':', pos);
       if (colon < 0 || colon > next) {
         this.fail('protocol', new Error('malformed response header'));
-        return -1;
+        return null;
       }
-      const name = text.slice(pos, colon).toLowerCase();
-      const value = text.slice(colon + 1, next).trim();
-      if (name === 'content-length') {
-        if (!/^\d+$/.test(value) || (length >= 0 && Number(value) !== length)) {
-          this.fail('protocol', new Error('bad content-length from the node'));
-          return -1;
-        }
-        length = Number(value);
-      } else if (name === 'transfer-encoding') {
-        transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
-      } else if (name === 'connection') {
-        for (const t of value.split(',')) {
-          const token = t.trim().toLowerCase();
-          if (token === 'close') close = true;
-          else if (token === 'keep-alive') close = close && http11;
-          else if (token !== '') (listed ??= []).push(token);
-        }
-      } else if (name === 'keep-alive') {
-        const m = /timeout=(\d+)/i.exec(value);
-        if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
-      }
-      names.push(name);
-      lines.push(text.slice(pos, next + 2));
+      const line = pos;
       pos = next + 2;
+      const lower = HOP_OR_FRAMING_LENGTHS[colon - line] === 1 ? text.slice(line, colon).toLowerCase() : '';
+      switch (lower) {
+        case '':
+          continue;
+        case 'content-length': {
+          const value = text.slice(colon + 1, next).trim();
+          if (!/^\d+$/.test(value) || (length >= 0 && Number(value) !== length)) {
+            this.fail('protocol', new Error('bad content-length from the node'));
+            return null;
+          }
+          length = Number(value);
+          continue;
+        }
+        case 'transfer-encoding': {
+          // Relayed with the body's framing, although hop-by-hop.
+          const value = text.slice(colon + 1, next).trim();
+          transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
+          continue;
+        }
+        case 'connection':
+          for (const t of text.slice(colon + 1, next).split(',')) {
+            const token = t.trim().toLowerCase();
+            if (token === 'close') close = true;
+            else if (token !== '' && token !== 'keep-alive') (listed ??= []).push(token);
+          }
+          break;
+        case 'keep-alive': {
+          const m = /timeout=(\d+)/i.exec(text.slice(colon + 1, next));
+          if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
+          break;
+        }
+        default:
+          if (!isHopByHop(lower)) continue;
+      }
+      // a hop-by-hop line: copy the run before it
+      out += text.slice(run, line);
+      run = pos;
     }
-    // The body is relayed with its framing, so Transfer-Encoding (hop-by-hop) goes along with it.
-    let out = `HTTP/1.1 ${statusLine.slice(9)}\r\n`;
-    for (let i = 0; i < names.length; i++) {
-      const name = names[i]!;
-      if ((name !== 'transfer-encoding' && isHopByHop(name)) || listed?.includes(name)) continue;
-      out += lines[i];
-    }
+    out += text.slice(run);
+    if (listed !== null) out = out.slice(0, out.indexOf('\r\n') + 2) + dropListed(out.slice(out.indexOf('\r\n') + 2), listed);
     if (close) this.reusable = false;
     if (this.isHead || status === 204 || status === 304 || (transferEncoding === null && length === 0)) this.framing = Framing.None;
     else if (transferEncoding !== null) this.framing = /(?:^|,)\s*chunked$/i.test(transferEncoding) ? Framing.Chunked : Framing.UntilClose;
@@ -238,20 +273,13 @@ export class UpstreamConn {
     }
     if (this.framing === Framing.UntilClose) this.reusable = false;
     this.headDone = true;
-    this.sink!.onHead(status, out, this.framing === Framing.UntilClose);
-    return status;
+    return out;
   }
 
   private body(d: Buffer): void {
     const sink = this.sink!;
-    let end = -1;
-    if (this.framing === Framing.Length) {
-      if (d.length >= this.left) end = this.left;
-      else this.left -= d.length;
-    } else if (this.framing === Framing.Chunked) {
-      end = this.scanChunked(d);
-      if (end === -2) return this.fail('protocol', new Error('malformed chunked body from the node'));
-    }
+    const end = this.measure(d);
+    if (end === -2) return this.fail('protocol', new Error('malformed chunked body from the node'));
     if (end < 0) {
       if (!sink.onBody(d)) this.socket.pause();
       return;
@@ -260,6 +288,17 @@ export class UpstreamConn {
     // The last bytes: the client's backpressure no longer concerns this socket.
     if (end > 0) sink.onBody(end === d.length ? d : d.subarray(0, end));
     this.complete();
+  }
+
+  /** How much of `d` belongs to the response: the index just past its end, -1 when all of it and more is to come, -2 when malformed. */
+  private measure(d: Buffer): number {
+    if (this.framing === Framing.Length) {
+      if (d.length >= this.left) return this.left;
+      this.left -= d.length;
+      return -1;
+    }
+    if (this.framing === Framing.Chunked) return this.scanChunked(d);
+    return -1;
   }
 
   /** Walks chunk framing; the index just past the message's end, -1 when it goes on, -2 when malformed. */

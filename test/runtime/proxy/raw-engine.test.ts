@@ -5,24 +5,39 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { upstreamRequestHeaders } from '../../../runtime/proxy/headers.ts';
 import { parseRequestHead } from '../../../runtime/proxy/raw-engine.ts';
 import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from './fixtures/in-process-proxy.ts';
 
 const LIMIT = 1024 * 1024;
+const FROM = { remoteAddress: '10.0.0.9', proto: 'http' };
 const UUID = '5e5c6ad2-1111-4222-8333-444455556666';
 
 describe('parseRequestHead', () => {
-  it('takes a plain HTTP/1.1 request with its headers as sent', () => {
-    const h = parseRequestHead(`POST /dtables/${UUID}/rows/?a=1 HTTP/1.1\r\nHost: x:5550\r\nContent-Length: 12\r\nX-Dtable-Uuid:  ${UUID} \r\nConnection: keep-alive, close`, LIMIT);
+  it('takes a plain HTTP/1.1 request and builds the node\'s header block', () => {
+    const h = parseRequestHead(`POST /dtables/${UUID}/rows/?a=1 HTTP/1.1\r\nHost: x:5550\r\nContent-Length: 12\r\nX-Dtable-Uuid:  ${UUID} \r\nConnection: keep-alive, close`, LIMIT, FROM);
     expect(h).toEqual({
       method: 'POST',
       url: `/dtables/${UUID}/rows/?a=1`,
-      rawHeaders: ['Host', 'x:5550', 'Content-Length', '12', 'X-Dtable-Uuid', UUID, 'Connection', 'keep-alive, close'],
+      upstreamHeaders: `Host: x:5550\r\nContent-Length: 12\r\nX-Dtable-Uuid:  ${UUID} \r\nx-forwarded-for: 10.0.0.9\r\nx-forwarded-proto: http\r\nx-forwarded-host: x:5550\r\n\r\n`,
       contentLength: 12,
       close: true,
       uuidHeader: UUID,
     });
+  });
+
+  // The fast path builds the node's headers itself; they must be what the node:http path sends.
+  it.each([
+    ['plain', [['Host', 'p:5550'], ['Accept', '*/*'], ['User-Agent', 'x'], ['Authorization', 'Token t']]],
+    ['hop-by-hop and listed', [['Host', 'p'], ['Connection', 'keep-alive, X-Hop, te'], ['X-Hop', '1'], ['TE', 'trailers'], ['Keep-Alive', 'timeout=5'], ['Proxy-Authorization', 'x'], ['Trailer', 'y'], ['X-Kept', 'yes']]],
+    ['forwarded already', [['Host', 'p'], ['X-Forwarded-For', '1.1.1.1'], ['x-forwarded-for', '2.2.2.2'], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Host', 'public.example'], ['X-Forwarded-Host', 'second']]],
+    ['repeated and odd-cased', [['hOsT', 'p'], ['Set-Thing', 'a'], ['Set-Thing', 'b'], ['CONTENT-LENGTH', '0'], ['HTTP2-Settings', 'x'], ['Proxy-Connection', 'keep-alive']]],
+  ])('builds the same node headers as the node:http path (%s)', (_what, pairs) => {
+    const text = `GET /x HTTP/1.1\r\n${pairs.map(([n, v]) => `${n}: ${v}`).join('\r\n')}`;
+    const fast = parseRequestHead(text, LIMIT, FROM)!.upstreamHeaders.split('\r\n').filter(Boolean);
+    const ref = upstreamRequestHeaders(pairs.flat(), FROM);
+    expect(fast).toEqual(ref.flatMap((_, i) => (i % 2 === 0 ? [`${ref[i]}: ${ref[i + 1]}`] : [])));
   });
 
   it.each([
@@ -47,7 +62,7 @@ describe('parseRequestHead', () => {
     ['a non-ASCII target', 'GET /\u00e9 HTTP/1.1\r\nHost: x'],
     ['an extra space in the request line', 'GET  / HTTP/1.1\r\nHost: x'],
   ])('leaves %s to node\'s parser', (_what, head) => {
-    expect(parseRequestHead(head, LIMIT)).toBeNull();
+    expect(parseRequestHead(head, LIMIT, FROM)).toBeNull();
   });
 });
 
