@@ -63,7 +63,9 @@ class Conn {
     s.on('data', (d: Buffer) => this.onData(d));
     s.on('error', () => undefined);
     s.on('close', () => {
-      if (this.socket === s) this.socket = null;
+      // A socket closed after its last answer (Connection: close) concerns no request.
+      if (this.socket !== s) return;
+      this.socket = null;
       this.finish(-1);
     });
     return s;
