@@ -38,7 +38,7 @@ const CLOSE_LINGER_MS = 5000;
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CLOSE_LINES = 'connection: close\r\n\r\n';
 /** A first body part up to this size goes out in one string write with its head. */
-const ONE_WRITE_LIMIT = 16 * 1024;
+const ONE_WRITE_LIMIT = 1024;
 const LFLF = Buffer.from('\n\n');
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

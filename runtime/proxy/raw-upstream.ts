@@ -243,7 +243,8 @@ export class UpstreamConn {
           for (const t of text.slice(colon + 1, next).split(',')) {
             const token = t.trim().toLowerCase();
             if (token === 'close') close = true;
-            else if (token !== '' && token !== 'keep-alive') (listed ??= []).push(token);
+            // The framing headers stay whatever Connection lists: the body is relayed with them.
+            else if (token !== '' && token !== 'keep-alive' && token !== 'content-length' && token !== 'transfer-encoding') (listed ??= []).push(token);
           }
           break;
         case 'keep-alive': {
