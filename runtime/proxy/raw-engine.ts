@@ -200,6 +200,9 @@ export class RawConnection implements ResponseSink {
   private buf: Buffer | null = null;
   private head: RawRequestHead | null = null;
   private headBytes = 0;
+  /** Body bytes received after `buf` while the head waits for its body. */
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
   private ended = false;
   private closeAfter = false;
   // the request being served
@@ -267,6 +270,17 @@ export class RawConnection implements ResponseSink {
   }
 
   private readonly onData = (d: Buffer): void => {
+    if (this.head !== null && this.state === State.Reading) {
+      // A body on its way: keep the parts and join them once, when it is whole.
+      this.parts.push(d);
+      this.partsBytes += d.length;
+      if (this.buf!.length + this.partsBytes < this.headBytes + this.head.contentLength) return;
+      this.buf = Buffer.concat([this.buf!, ...this.parts]);
+      this.parts = [];
+      this.partsBytes = 0;
+      this.next();
+      return;
+    }
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
     if (this.state === State.Reading) this.next();
     else if (this.buf.length > this.opts.maxHeaderSize + this.f.replayLimit) this.socket.pause();

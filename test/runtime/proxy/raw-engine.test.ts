@@ -292,6 +292,28 @@ describe('hand-off to the node:http engine on a kept-alive connection', () => {
     expect(r.closed).toBe(true); // HTTP/1.0 without keep-alive
   });
 
+  it('forwards a body that arrives in many pieces whole', async () => {
+    const body = Buffer.alloc(200 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+    const head = `POST /dtables/${UUID}/pieces HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const s = connect(proxy.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => (got += d.toString('latin1')));
+      s.on('close', () => resolve(got));
+      s.on('error', reject);
+      const pieces = [Buffer.from(head, 'latin1')];
+      for (let off = 0; off < body.length; off += 4096) pieces.push(body.subarray(off, off + 4096));
+      const send = () => {
+        const p = pieces.shift();
+        if (p) s.write(p, () => setTimeout(send, 1));
+      };
+      send();
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answer).toContain(`"bytes":${body.length}`);
+  });
+
   it('hands a head split over many packets to node\'s parser once it turns out oversized', async () => {
     const big = `GET /ping/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
     const before = node.seen.length;
