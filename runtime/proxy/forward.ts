@@ -1,7 +1,10 @@
-// The HTTP hot path: one Exchange per client request, forwarded to the bucket's node over that
-// node's keep-alive undici Pool, bodies streamed both ways with backpressure. Uses undici's
-// low-level dispatch() with a handler (raw header Buffers, no intermediate Readable), the cheapest
-// path undici offers.
+// Forwarding on node's HTTP server (the "node" and "fastify" engines, and every request the raw
+// fast path of raw-engine.ts hands over: chunked and large uploads, 100-continue, HTTP/1.0): one
+// Exchange per client request, forwarded to the bucket's node over that node's keep-alive undici
+// Pool, bodies streamed both ways with backpressure. Uses undici's low-level dispatch() with a
+// handler (raw header Buffers, no intermediate Readable), the cheapest path undici offers. The
+// Forwarder also holds what both paths share: the routing table, the local answers, the metrics
+// and the in-flight count a graceful stop waits for.
 //
 // Handoff: a 421 from a node, a connection failure or a bucket with no node yet is retried until
 // the request's deadline, waking early when the routing table changes. Only bodies the proxy

@@ -129,6 +129,23 @@ function exchange(port: number, text: string | string[], done: (got: string) => 
   });
 }
 
+/** Writes `pieces` one by one, 1 ms apart, and resolves with everything read until the close. */
+function sendInPieces(port: number, pieces: Array<string | Buffer>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+    const rest = [...pieces];
+    const send = () => {
+      const p = rest.shift();
+      if (p !== undefined && !s.destroyed) s.write(p, () => setTimeout(send, 1));
+    };
+    send();
+  });
+}
+
 function responses(text: string): number {
   return text.match(/HTTP\/1\.1 \d{3} /g)?.length ?? 0;
 }
@@ -296,20 +313,9 @@ describe('hand-off to the node:http engine on a kept-alive connection', () => {
     const body = Buffer.alloc(200 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
     const head = `POST /dtables/${UUID}/pieces HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
-    const answer = await new Promise<string>((resolve, reject) => {
-      const s = connect(proxy.port, '127.0.0.1');
-      let got = '';
-      s.on('data', (d) => (got += d.toString('latin1')));
-      s.on('close', () => resolve(got));
-      s.on('error', reject);
-      const pieces = [Buffer.from(head, 'latin1')];
-      for (let off = 0; off < body.length; off += 4096) pieces.push(body.subarray(off, off + 4096));
-      const send = () => {
-        const p = pieces.shift();
-        if (p) s.write(p, () => setTimeout(send, 1));
-      };
-      send();
-    });
+    const pieces = [Buffer.from(head, 'latin1')];
+    for (let off = 0; off < body.length; off += 4096) pieces.push(body.subarray(off, off + 4096));
+    const answer = await sendInPieces(proxy.port, pieces);
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     expect(answer).toContain(`"bytes":${body.length}`);
   });
@@ -317,18 +323,7 @@ describe('hand-off to the node:http engine on a kept-alive connection', () => {
   it('hands a head split over many packets to node\'s parser once it turns out oversized', async () => {
     const big = `GET /ping/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`;
     const before = node.seen.length;
-    const answer = await new Promise<string>((resolve, reject) => {
-      const s = connect(proxy.port, '127.0.0.1');
-      let got = '';
-      s.on('data', (d) => (got += d.toString('latin1')));
-      s.on('close', () => resolve(got));
-      s.on('error', reject);
-      const parts = big.match(/[\s\S]{1,4000}/g)!;
-      const send = () => {
-        if (parts.length > 0 && !s.destroyed) s.write(parts.shift()!, () => setTimeout(send, 5));
-      };
-      send();
-    });
+    const answer = await sendInPieces(proxy.port, big.match(/[\s\S]{1,4000}/g)!);
     expect(answer).toMatch(/^HTTP\/1\.1 431 /);
     expect(node.seen.length).toBe(before);
   });
