@@ -419,7 +419,6 @@ function hexValue(c: number): number {
 /** Kept-alive sockets to one node, newest idle first. */
 export class RawPool {
   private readonly idle: UpstreamConn[] = [];
-  private readonly all = new Set<UpstreamConn>();
   private closed = false;
   private readonly servername: string | undefined;
 
@@ -450,16 +449,10 @@ export class RawPool {
 
   /** The socket closed: it is no longer offered. */
   forget(c: UpstreamConn): void {
-    this.all.delete(c);
     if (c.idle) {
       const i = this.idle.indexOf(c);
       if (i >= 0) this.idle.splice(i, 1);
     }
-  }
-
-  /** Sockets open now (busy and idle). */
-  get size(): number {
-    return this.all.size;
   }
 
   close(): void {
@@ -483,8 +476,6 @@ export class RawPool {
       ? tlsConnect({ host: this.host, port: this.port, servername: this.servername, ALPNProtocols: ['http/1.1'] })
       : netConnect({ host: this.host, port: this.port, noDelay: true });
     if (this.tls) socket.setNoDelay(true);
-    const c = new UpstreamConn(this, socket);
-    this.all.add(c);
-    return c;
+    return new UpstreamConn(this, socket);
   }
 }
