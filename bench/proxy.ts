@@ -1,6 +1,6 @@
 // bench:proxy — the same load, in one run and one process tree, against:
 //   (a) the node directly            (b) dtable-proxy (runtime/proxy/main.ts, real etcd routing)
-//   (b-node) dtable-proxy, node:http engine   (b*) dtable-proxy, fastify engine
+//   (b-node) dtable-proxy, node:http engine
 //   (c) byte pipe: TCP pass-through, no HTTP parsing (ceiling)
 //   (d) plain node:http keep-alive proxy (floor)   (e) nginx with upstream keepalive, if installed
 // for 1, 10 and 50 connections; 11 B and ~100 KB JSON responses and a 100 KB POST. Prints req/s,
@@ -200,7 +200,6 @@ async function main(): Promise<void> {
     const engines = [
       ['b', 'raw', '(b) dtable-proxy'],
       ['b-node', 'node', '(b-node) dtable-proxy, node:http engine'],
-      ['b*', 'fastify', '(b*) dtable-proxy, fastify engine'],
     ] as const;
     for (const [key, engine, label] of engines) {
       if (ONLY_VARIANTS && !ONLY_VARIANTS.includes(key)) continue;

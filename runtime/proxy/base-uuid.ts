@@ -3,6 +3,7 @@
 // header. Pure and allocation-light: it runs once per proxied request, so it answers with a number
 // instead of an object.
 import { isBaseUuid } from '../cluster/buckets.ts';
+import { trimOws } from './request-policy.ts';
 
 /** No base uuid anywhere: the request may go to any live node. */
 export const NO_BASE = -1;
@@ -36,7 +37,7 @@ export function routeKey(url: string, uuidHeader: string | string[] | undefined)
     if (v !== null) return bucketOfSegment(v);
   }
   if (uuidHeader !== undefined) {
-    return bucketOfSegment(typeof uuidHeader === 'string' ? uuidHeader.trim() : (uuidHeader[0] ?? '').trim());
+    return bucketOfSegment(typeof uuidHeader === 'string' ? trimOws(uuidHeader) : trimOws(uuidHeader[0] ?? ''));
   }
   return NO_BASE;
 }

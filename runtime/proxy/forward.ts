@@ -1,4 +1,4 @@
-// Forwarding on node's HTTP server (the "node" and "fastify" engines, and every request the raw
+// Forwarding on node's HTTP server (the "node" engine, and every request the raw
 // fast path of raw-engine.ts hands over: chunked and large uploads, 100-continue, HTTP/1.0): one
 // Exchange per client request, forwarded to the bucket's node over that node's keep-alive undici
 // Pool, bodies streamed both ways with backpressure. Uses undici's low-level dispatch() with a
@@ -12,12 +12,14 @@
 // ones stream straight through and are not retried. A node the proxy cannot connect to is marked
 // down; its buckets answer 503 with Retry-After at once until they move.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Log } from '../cluster/etcd/log.ts';
 import { BAD_PATH, BAD_UUID, NO_BASE, routeKey } from './base-uuid.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { admitHead, isIdempotent, type Admitted } from './request-policy.ts';
 import type { RouteTable, Upstream } from './route-table.ts';
 
 export interface ForwarderOptions {
@@ -66,7 +68,11 @@ export class Forwarder {
   readonly nodeDown: LocalAnswer;
   readonly badGateway: LocalAnswer;
   readonly tooLarge: LocalAnswer;
+  readonly badHost: LocalAnswer;
+  readonly badConnection: LocalAnswer;
   private draining = false;
+  /** Per client connection: whether an exchange is being served, and the ones pipelined behind it. */
+  private readonly lines = new Map<Socket, { busy: boolean; queue: Exchange[] }>();
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(opts: ForwarderOptions) {
@@ -83,18 +89,59 @@ export class Forwarder {
     this.nodeDown = localAnswer(503, 'node_down', 'the dtable-server of this base is unreachable', retryAfter);
     this.badGateway = localAnswer(502, 'bad_gateway', 'the dtable-server failed to answer');
     this.tooLarge = localAnswer(413, 'too_large', 'request body too large');
+    this.badHost = localAnswer(400, 'bad_host', 'an HTTP/1.1 request needs exactly one Host header with a valid host[:port] (RFC 9112 section 3.2)');
+    this.badConnection = localAnswer(400, 'bad_connection', 'Connection must be a list of tokens and may not name Content-Length, Transfer-Encoding or Host');
   }
 
-  /** The request handler: (req, res) from node:http (or fastify's raw objects). */
+  /**
+   * The request handler: (req, res) from node:http. Requests pipelined on one connection reach
+   * the node one after the other, each once the previous response is complete (RFC 9112 section
+   * 9.3.2), as on the raw path.
+   */
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const key = routeKey(req.url!, req.headers['x-dtable-uuid']);
+    const head = admitHead(req.url!, req.httpVersion, req.rawHeaders);
+    if (typeof head === 'string') {
+      res.shouldKeepAlive = false;
+      this.answer(res, head === 'bad_host' ? this.badHost : this.badConnection);
+      return;
+    }
+    const key = routeKey(head.url, req.headers['x-dtable-uuid']);
     if (key < NO_BASE) {
       this.answer(res, key === BAD_PATH ? this.badPath : this.badUuid);
       return;
     }
     this.metrics.inFlight += 1;
-    new Exchange(this, req, res, key).begin();
+    const exchange = new Exchange(this, req, res, key, head);
+    const socket = req.socket;
+    let line = this.lines.get(socket);
+    if (line === undefined) {
+      line = { busy: false, queue: [] };
+      this.lines.set(socket, line);
+      socket.once('close', () => this.dropLine(socket));
+    }
+    if (line.busy) {
+      line.queue.push(exchange);
+      return;
+    }
+    line.busy = true;
+    exchange.begin();
   };
+
+  /** The exchange served on `socket` is over: the next one pipelined behind it starts. */
+  nextOn(socket: Socket): void {
+    const line = this.lines.get(socket);
+    if (line === undefined) return;
+    const next = line.queue.shift();
+    if (next === undefined) line.busy = false;
+    else next.begin();
+  }
+
+  /** The connection closed: exchanges still waiting behind another one end unserved. */
+  private dropLine(socket: Socket): void {
+    const line = this.lines.get(socket);
+    this.lines.delete(socket);
+    for (const e of line?.queue ?? []) e.abandonQueued();
+  }
 
   answer(res: ServerResponse, a: LocalAnswer): void {
     this.metrics.local.countStatus(a.status);
@@ -133,7 +180,7 @@ const enum Phase {
 
 /** One client request, through however many attempts it takes. Implements undici's handler interface. */
 class Exchange implements Dispatcher.DispatchHandler {
-  private readonly deadline: number;
+  private deadline: number;
   private readonly headers: string[];
   private body: Buffer | Readable | null = null;
   private replayable = true;
@@ -148,19 +195,34 @@ class Exchange implements Dispatcher.DispatchHandler {
   private socketRetries = 0;
   private ended = false;
   private dispatched = false;
+  /** False while waiting behind an earlier request on the same connection. */
+  private started = false;
+
+  private readonly socket: Socket;
+  private readonly url: string;
 
   constructor(
     private readonly f: Forwarder,
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly key: number,
+    head: Admitted,
   ) {
+    this.socket = req.socket;
+    this.url = head.url;
     this.deadline = Date.now() + f.retryDeadlineMs;
-    this.headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: f.proto });
+    this.headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: f.proto }, false, head.host);
     res.on('close', this.onClientClose);
   }
 
   begin(): void {
+    this.started = true;
+    if (this.clientGone) {
+      this.finish();
+      return;
+    }
+    // The retry deadline counts from the moment the request is served, not from its arrival in a pipeline.
+    this.deadline = Date.now() + this.f.retryDeadlineMs;
     const h = this.req.headers;
     const length = h['content-length'];
     if (h['transfer-encoding'] === undefined && (length === undefined || length === '0')) {
@@ -215,7 +277,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     u.pool.dispatch(
       {
         origin: u.origin,
-        path: u.pathPrefix === '' ? this.req.url! : u.pathPrefix + this.req.url!,
+        path: u.pathPrefix + this.url,
         method: this.req.method as Dispatcher.HttpMethod,
         headers: this.headers,
         body: this.body,
@@ -251,11 +313,22 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.phase = Phase.Finished;
     this.res.off('close', this.onClientClose);
     this.f.done();
+    this.f.nextOn(this.socket);
+  }
+
+  /** Never served: its connection closed while it waited in the pipeline. */
+  abandonQueued(): void {
+    if (this.ended) return;
+    this.clientGone = true;
+    this.ended = true;
+    this.res.off('close', this.onClientClose);
+    this.f.done();
   }
 
   private readonly onClientClose = (): void => {
     if (this.res.writableFinished || this.clientGone) return;
     this.clientGone = true;
+    if (!this.started) return;
     if (this.abortUpstream && this.phase !== Phase.Finished) this.abortUpstream(new Error('client went away'));
     if (this.phase === Phase.Routing || this.phase === Phase.Waiting) this.finish();
   };
@@ -273,7 +346,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      this.relayInterim(statusCode, statusText, rawHeaders);
+      return true;
+    }
     const u = this.upstream!;
     u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
     if (statusCode === 421 && this.replayable && !this.clientGone && Date.now() < this.deadline) {
@@ -290,6 +366,19 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (statusText) res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
     else res.writeHead(statusCode, clientResponseHeaders(rawHeaders));
     return true;
+  }
+
+  /**
+   * A proxy forwards 1xx responses it did not ask for (RFC 9110 section 15.2), to HTTP/1.1 clients
+   * only. undici hands over 102 and 103 (it treats an unrequested 100 as a broken response).
+   */
+  private relayInterim(statusCode: number, statusText: string, rawHeaders: Buffer[]): void {
+    const res = this.res;
+    if (this.req.httpVersion !== '1.1' || res.headersSent || res.socket === null || this.clientGone) return;
+    const h = clientResponseHeaders(rawHeaders);
+    let text = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
+    for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
+    res.socket.write(`${text}\r\n`, 'latin1');
   }
 
   onData(chunk: Buffer): boolean {
@@ -336,8 +425,9 @@ class Exchange implements Dispatcher.DispatchHandler {
       else this.finishLocal(this.f.nodeDown);
       return;
     }
-    if (SOCKET_ERRORS.has(code) && this.replayable && this.socketRetries < 2 && Date.now() < this.deadline) {
-      // A kept-alive socket closed by the node under us, or a node that died mid-request.
+    if (SOCKET_ERRORS.has(code) && this.replayable && isIdempotent(this.req.method!) && this.socketRetries < 2 && Date.now() < this.deadline) {
+      // A kept-alive socket closed by the node under us, or a node that died mid-request. Only an
+      // idempotent request may be sent again: the node may have processed it (RFC 9110 section 9.2.2).
       this.socketRetries += 1;
       this.f.metrics.retry('socket');
       this.route();

@@ -2,6 +2,7 @@
 // classic RFC 2616 list and any header the Connection header names) never cross it; the upstream
 // request gets X-Forwarded-For/-Proto/-Host. Works on node's flat rawHeaders arrays so the hot
 // path never builds header objects.
+import { trimOws } from './request-policy.ts';
 
 const HOP_BY_HOP = new Set([
   'connection',
@@ -28,7 +29,7 @@ function connectionListed(value: string | undefined): Set<string> | null {
   if (!value) return null;
   let out: Set<string> | null = null;
   for (const token of value.split(',')) {
-    const t = token.trim().toLowerCase();
+    const t = trimOws(token).toLowerCase();
     if (t === '' || t === 'close' || t === 'keep-alive' || t === 'upgrade') continue;
     (out ??= new Set()).add(t);
   }
@@ -45,8 +46,9 @@ export interface ForwardedFrom {
 /**
  * The flat header list to send upstream for a request with `raw` (node's rawHeaders).
  * `keepUpgrade` keeps Connection/Upgrade, for WebSocket handshakes piped at the socket level.
+ * `hostOverride` replaces the Host value (the authority of an absolute-form target).
  */
-export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFrom, keepUpgrade = false): string[] {
+export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFrom, keepUpgrade = false, hostOverride: string | null = null): string[] {
   const out: string[] = [];
   let xff: string | undefined;
   let proto: string | undefined;
@@ -73,8 +75,16 @@ export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFr
       continue;
     }
     if (listed?.has(lower)) continue;
-    if (lower === 'host') host = value;
+    if (lower === 'host') {
+      host = hostOverride ?? value;
+      out.push(name, host);
+      continue;
+    }
     out.push(name, value);
+  }
+  if (hostOverride !== null && host === undefined) {
+    host = hostOverride;
+    out.push('host', host);
   }
   const client = from.remoteAddress ?? 'unknown';
   out.push('x-forwarded-for', xff === undefined ? client : `${xff}, ${client}`);

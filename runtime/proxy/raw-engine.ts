@@ -17,6 +17,7 @@ import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import type { FailKind, ResponseSink, UpstreamConn } from './raw-upstream.ts';
+import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
 import type { Upstream } from './route-table.ts';
 
 export interface RawEngineOptions {
@@ -41,7 +42,6 @@ const CLOSE_LINES = 'connection: close\r\n\r\n';
 const ONE_WRITE_LIMIT = 1024;
 const LFLF = Buffer.from('\n\n');
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
 const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 const BAD_TARGET = /[^\x21-\x7e]/;
@@ -73,7 +73,8 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
   if (sp1 < 0 || sp2 < 0 || sp2 + 9 !== lineEnd || !text.startsWith('HTTP/1.1', sp2 + 1)) return null;
   const method = text.slice(0, sp1);
   const url = text.slice(sp1 + 1, sp2);
-  if (!METHODS.has(method) || url.length === 0 || BAD_TARGET.test(url)) return null;
+  // origin-form only: an absolute-form target is rewritten by the node:http path.
+  if (!METHODS.has(method) || url.charCodeAt(0) !== 47 /* / */ || BAD_TARGET.test(url)) return null;
   let kept = '';
   let contentLength = -1;
   let hosts = 0;
@@ -100,17 +101,18 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
         break;
       case 'host':
         hosts += 1;
-        host = text.slice(colon + 1, next).trim();
+        host = trimOws(text.slice(colon + 1, next));
         break;
       case 'content-length': {
-        const value = text.slice(colon + 1, next).trim();
+        // 1*DIGIT between optional SP/HTAB only (RFC 9110 sections 8.6 and 5.6.3).
+        const value = trimOws(text.slice(colon + 1, next));
         if (contentLength >= 0 || !/^\d{1,8}$/.test(value)) return null;
         contentLength = Number(value);
         if (contentLength > replayLimit) return null;
         break;
       }
       case 'x-dtable-uuid': {
-        const value = text.slice(colon + 1, next).trim();
+        const value = trimOws(text.slice(colon + 1, next));
         uuidHeader = uuidHeader === undefined ? value : `${uuidHeader}, ${value}`;
         break;
       }
@@ -118,24 +120,24 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
       case 'upgrade':
       case 'transfer-encoding':
         return null;
-      case 'connection':
-        for (const t of text.slice(colon + 1, next).split(',')) {
-          const token = t.trim().toLowerCase();
-          if (token === 'close') close = true;
-          else if (token === 'upgrade') return null;
-          else if (token !== '' && token !== 'keep-alive') (listed ??= []).push(token);
-        }
+      case 'connection': {
+        // A list naming Content-Length, Transfer-Encoding or Host is refused by the node:http path.
+        const c = readConnection(text.slice(colon + 1, next));
+        if (c === null || c.upgrade) return null;
+        if (c.close) close = true;
+        if (c.listed.length > 0) (listed ??= []).push(...c.listed);
         continue;
+      }
       case 'x-forwarded-for': {
-        const value = text.slice(colon + 1, next).trim();
+        const value = trimOws(text.slice(colon + 1, next));
         xff = xff === undefined ? value : `${xff}, ${value}`;
         continue;
       }
       case 'x-forwarded-proto':
-        xfProto ??= text.slice(colon + 1, next).trim();
+        xfProto ??= trimOws(text.slice(colon + 1, next));
         continue;
       case 'x-forwarded-host':
-        xfHost ??= text.slice(colon + 1, next).trim();
+        xfHost ??= trimOws(text.slice(colon + 1, next));
         continue;
       default:
         if (isHopByHop(lower)) continue;
@@ -143,7 +145,8 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
     kept += text.slice(line, next);
     kept += '\r\n';
   }
-  if (hosts !== 1) return null;
+  // Several Hosts or an invalid one: the node:http path answers 400 (RFC 9112 section 3.2).
+  if (hosts !== 1 || !isValidHost(host!)) return null;
   if (listed !== null) kept = dropListed(kept, listed);
   const client = from.remoteAddress ?? 'unknown';
   kept += `x-forwarded-for: ${xff === undefined ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${xfProto ?? from.proto}\r\nx-forwarded-host: ${xfHost ?? host}\r\n\r\n`;
@@ -433,6 +436,10 @@ export class RawConnection implements ResponseSink {
     return ok;
   }
 
+  onInterim(head: string): void {
+    if (this.state === State.Serving && !this.responded) this.socket.write(head, 'latin1');
+  }
+
   onBody(chunk: Buffer): boolean {
     if (this.discarding) return true;
     if (this.socket.write(chunk)) return true;
@@ -466,8 +473,9 @@ export class RawConnection implements ResponseSink {
       this.retryLater('connect', f.nodeDown);
       return;
     }
-    if (kind === 'socket' && this.socketRetries < 2 && Date.now() < this.deadline) {
-      // A kept-alive socket closed by the node under us, or a node that died mid-request.
+    if (kind === 'socket' && isIdempotent(this.method) && this.socketRetries < 2 && Date.now() < this.deadline) {
+      // A kept-alive socket closed by the node under us, or a node that died mid-request. Only an
+      // idempotent request may be sent again: the node may have processed it (RFC 9110 section 9.2.2).
       this.socketRetries += 1;
       f.metrics.retry('socket');
       this.route();

@@ -6,6 +6,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
+import { readConnection, TOKEN, trimOws } from './request-policy.ts';
 
 /** What a request's owner learns about its response. One sink per request attempt. */
 export interface ResponseSink {
@@ -15,6 +16,11 @@ export interface ResponseSink {
    * socket until `resume()`.
    */
   onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): boolean;
+  /**
+   * An interim (1xx, not 101) response head for the client, hop-by-hop headers removed, ending in
+   * CRLFCRLF. A proxy forwards these (RFC 9110 section 15.2).
+   */
+  onInterim(head: string): void;
   /** A further body chunk, framing included; false pauses the node's socket until `resume()`. */
   onBody(chunk: Buffer): boolean;
   /** The whole response arrived (the socket is back in the pool, or closed). */
@@ -34,8 +40,6 @@ export interface RawPoolOptions {
   keepAliveMs: number;
 }
 
-/** readHead's answer for an interim (1xx) response. */
-const INTERIM = '';
 /** Lengths of the response header names readHead looks at (1 = a framing or hop-by-hop name has it). */
 const HOP_OR_FRAMING_LENGTHS = new Uint8Array(32);
 for (const n of ['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'upgrade', 'http2-settings']) {
@@ -44,6 +48,12 @@ for (const n of ['content-length', 'transfer-encoding', 'connection', 'keep-aliv
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT']);
 const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Trailer section bytes a chunked response may carry. */
+const MAX_TRAILERS = 16 * 1024;
+/** Bytes a response head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR (RFC 9112 section 2.2, RFC 9110 section 5.5). */
+const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+/** status-line (RFC 9112 section 4): HTTP/1.0 or HTTP/1.1, three digits, then SP and a reason, or nothing. */
+const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CR = 13;
 const LF = 10;
@@ -56,11 +66,22 @@ const enum Framing {
 }
 
 const enum Chunk {
+  /** chunk-size: 1*HEXDIG */
   Size,
+  /** chunk-ext, up to the CR */
   Ext,
+  /** the LF after the size line's CR */
+  SizeLf,
   Data,
-  DataEnd,
-  Trailer,
+  /** the CRLF after chunk-data */
+  DataCr,
+  DataLf,
+  /** at the start of a trailer line (or of the final empty line) */
+  TrailerStart,
+  TrailerLine,
+  TrailerLf,
+  /** the LF of the final empty line */
+  EndLf,
 }
 
 /** One kept-alive socket to a node, with the framing state of the response it is reading. */
@@ -76,7 +97,7 @@ export class UpstreamConn {
   private chunk = Chunk.Size;
   private chunkSize = 0;
   private sizeDigits = 0;
-  private lineLen = 0;
+  private trailerBytes = 0;
   private reusable = true;
   private isHead = false;
   private status = 0;
@@ -160,10 +181,12 @@ export class UpstreamConn {
       this.headBuf = null;
       const head = this.readHead(buf.toString('latin1', 0, end + 2));
       if (head === null) return;
-      if (head === INTERIM) {
-        // Interim response (100, 102, 103): the client asked for none of them; skip it.
+      if (this.status < 200) {
+        // Interim response (100, 102, 103): passed on, and the final response follows.
+        this.sink.onInterim(`${head}\r\n`);
         buf = buf.subarray(end + 4);
         if (buf.length === 0) return;
+        if (this.sink === null) return;
         continue;
       }
       const rest = buf.subarray(end + 4);
@@ -186,21 +209,20 @@ export class UpstreamConn {
   };
 
   /**
-   * Parses a response head (ending in CRLF) and sets the framing; the head for the client, INTERIM
-   * for a 1xx, or null after a failure. Only names as long as a header of interest are lowercased.
+   * Parses a response head (ending in CRLF) and sets the framing (RFC 9112 section 6.3); the head
+   * for the client, or null after a failure. A head a proxy may not pass on fails as 'protocol'
+   * (502): a malformed status line, bare CR or LF, control bytes, obs-fold or whitespace before a
+   * colon (RFC 9112 section 5.1, 5.2), a Content-Length that is not one 1*DIGIT field, both
+   * Content-Length and Transfer-Encoding, chunked not last or in an HTTP/1.0 response (section
+   * 6.1), a Connection list that is not tokens or names a framing header, a 101 nobody asked for.
+   * Only names as long as a header of interest are lowercased.
    */
   private readHead(text: string): string | null {
     const lineEnd = text.indexOf('\r\n');
+    const statusLine = text.slice(0, lineEnd);
+    if (!STATUS_LINE.test(statusLine) || BAD_HEAD_BYTES.test(text)) return this.refuse(`malformed response head ${JSON.stringify(statusLine.slice(0, 40))}`);
     const status = Number(text.slice(9, 12));
-    if (!text.startsWith('HTTP/1.') || !(status >= 100 && status <= 999) || (lineEnd > 12 && text.charCodeAt(12) !== 32)) {
-      this.fail('protocol', new Error(`malformed status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 40)))}`));
-      return null;
-    }
-    if (status === 101) {
-      this.fail('protocol', new Error('unexpected protocol switch'));
-      return null;
-    }
-    if (status < 200) return INTERIM;
+    if (status === 101) return this.refuse('unexpected protocol switch');
     this.status = status;
     const http11 = text.charCodeAt(7) === 49;
     let length = -1;
@@ -214,10 +236,8 @@ export class UpstreamConn {
     while (pos < text.length) {
       const next = text.indexOf('\r\n', pos);
       const colon = text.indexOf(':', pos);
-      if (colon < 0 || colon > next) {
-        this.fail('protocol', new Error('malformed response header'));
-        return null;
-      }
+      // No colon, or a name with whitespace (also a leading SP/HTAB: obs-fold).
+      if (colon < 0 || colon > next || !TOKEN.test(text.slice(pos, colon))) return this.refuse('malformed response header');
       const line = pos;
       pos = next + 2;
       const lower = HOP_OR_FRAMING_LENGTHS[colon - line] === 1 ? text.slice(line, colon).toLowerCase() : '';
@@ -225,28 +245,24 @@ export class UpstreamConn {
         case '':
           continue;
         case 'content-length': {
-          const value = text.slice(colon + 1, next).trim();
-          if (!/^\d+$/.test(value) || (length >= 0 && Number(value) !== length)) {
-            this.fail('protocol', new Error('bad content-length from the node'));
-            return null;
-          }
+          const value = trimOws(text.slice(colon + 1, next));
+          if (length >= 0 || !/^\d{1,15}$/.test(value)) return this.refuse('bad content-length from the node');
           length = Number(value);
           continue;
         }
         case 'transfer-encoding': {
           // Relayed with the body's framing, although hop-by-hop.
-          const value = text.slice(colon + 1, next).trim();
-          transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
+          const value = text.slice(colon + 1, next);
+          transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
           continue;
         }
-        case 'connection':
-          for (const t of text.slice(colon + 1, next).split(',')) {
-            const token = t.trim().toLowerCase();
-            if (token === 'close') close = true;
-            // The framing headers stay whatever Connection lists: the body is relayed with them.
-            else if (token !== '' && token !== 'keep-alive' && token !== 'content-length' && token !== 'transfer-encoding') (listed ??= []).push(token);
-          }
+        case 'connection': {
+          const c = readConnection(text.slice(colon + 1, next));
+          if (c === null) return this.refuse('bad connection header from the node');
+          if (c.close) close = true;
+          if (c.listed.length > 0) (listed ??= []).push(...c.listed);
           break;
+        }
         case 'keep-alive': {
           const m = /timeout=(\d+)/i.exec(text.slice(colon + 1, next));
           if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
@@ -261,9 +277,18 @@ export class UpstreamConn {
     }
     out += text.slice(run);
     if (listed !== null) out = out.slice(0, out.indexOf('\r\n') + 2) + dropListed(out.slice(out.indexOf('\r\n') + 2), listed);
+    if (status < 200) return out;
+    let chunked = false;
+    if (transferEncoding !== null) {
+      if (length >= 0 || !http11) return this.refuse('transfer-encoding with content-length, or in an HTTP/1.0 response');
+      const codings = transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
+      const last = codings.length - 1;
+      if (codings.some((c, i) => !TOKEN.test(c) || (c === 'chunked' && i !== last))) return this.refuse('bad transfer-encoding from the node');
+      chunked = codings[last] === 'chunked';
+    }
     if (close) this.reusable = false;
     if (this.isHead || status === 204 || status === 304 || (transferEncoding === null && length === 0)) this.framing = Framing.None;
-    else if (transferEncoding !== null) this.framing = /(?:^|,)\s*chunked$/i.test(transferEncoding) ? Framing.Chunked : Framing.UntilClose;
+    else if (transferEncoding !== null) this.framing = chunked ? Framing.Chunked : Framing.UntilClose;
     else if (length > 0) this.framing = Framing.Length;
     else this.framing = Framing.UntilClose;
     if (this.framing === Framing.Length) this.left = length;
@@ -275,6 +300,11 @@ export class UpstreamConn {
     if (this.framing === Framing.UntilClose) this.reusable = false;
     this.headDone = true;
     return out;
+  }
+
+  private refuse(why: string): null {
+    this.fail('protocol', new Error(why));
+    return null;
   }
 
   private body(d: Buffer): void {
@@ -302,42 +332,29 @@ export class UpstreamConn {
     return -1;
   }
 
-  /** Walks chunk framing; the index just past the message's end, -1 when it goes on, -2 when malformed. */
+  /**
+   * Walks chunk framing (RFC 9112 section 7.1): the index just past the message's end, -1 when it
+   * goes on, -2 when malformed. Strict: every line ends in CRLF, no whitespace around the size.
+   */
   private scanChunked(d: Buffer): number {
     let i = 0;
     const n = d.length;
     while (i < n) {
+      if (this.chunk === Chunk.Data) {
+        const take = Math.min(this.left, n - i);
+        i += take;
+        this.left -= take;
+        if (this.left === 0) this.chunk = Chunk.DataCr;
+        continue;
+      }
+      const c = d[i++]!;
       switch (this.chunk) {
-        case Chunk.Data: {
-          const take = Math.min(this.left, n - i);
-          i += take;
-          this.left -= take;
-          if (this.left === 0) this.chunk = Chunk.DataEnd;
-          break;
-        }
-        case Chunk.DataEnd: {
-          const c = d[i++]!;
-          if (c === LF) this.chunk = Chunk.Size;
-          else if (c !== CR) return -2;
-          break;
-        }
         case Chunk.Size:
-        case Chunk.Ext: {
-          const c = d[i++]!;
-          if (c === LF) {
+          if (c === CR) {
             if (this.sizeDigits === 0) return -2;
-            if (this.chunkSize === 0) {
-              this.chunk = Chunk.Trailer;
-              this.lineLen = 0;
-            } else {
-              this.left = this.chunkSize;
-              this.chunk = Chunk.Data;
-            }
-            this.chunkSize = 0;
-            this.sizeDigits = 0;
-          } else if (this.chunk === Chunk.Ext || c === CR) {
-            // chunk extensions and the CR are skipped
-          } else if (c === 59 /* ; */ || c === 32 || c === 9) {
+            this.chunk = Chunk.SizeLf;
+          } else if (c === 59 /* ; */) {
+            if (this.sizeDigits === 0) return -2;
             this.chunk = Chunk.Ext;
           } else {
             const v = hexValue(c);
@@ -346,17 +363,47 @@ export class UpstreamConn {
             this.sizeDigits += 1;
           }
           break;
-        }
-        case Chunk.Trailer: {
-          const c = d[i++]!;
-          if (c === LF) {
-            if (this.lineLen === 0) return i;
-            this.lineLen = 0;
-          } else if (c !== CR) {
-            this.lineLen += 1;
-          }
+        case Chunk.Ext:
+          if (c === CR) this.chunk = Chunk.SizeLf;
+          else if ((c < 32 && c !== 9) || c === 127) return -2;
           break;
-        }
+        case Chunk.SizeLf:
+          if (c !== LF) return -2;
+          if (this.chunkSize === 0) {
+            this.chunk = Chunk.TrailerStart;
+            this.trailerBytes = 0;
+          } else {
+            this.left = this.chunkSize;
+            this.chunk = Chunk.Data;
+          }
+          this.chunkSize = 0;
+          this.sizeDigits = 0;
+          break;
+        case Chunk.DataCr:
+          if (c !== CR) return -2;
+          this.chunk = Chunk.DataLf;
+          break;
+        case Chunk.DataLf:
+          if (c !== LF) return -2;
+          this.chunk = Chunk.Size;
+          break;
+        case Chunk.TrailerStart:
+          if (c === CR) this.chunk = Chunk.EndLf;
+          else if (c === 32 || c === 9 || c === 58 /* : */ || c < 32 || c === 127) return -2;
+          else this.chunk = Chunk.TrailerLine;
+          break;
+        case Chunk.TrailerLine:
+          if (++this.trailerBytes > MAX_TRAILERS) return -2;
+          if (c === CR) this.chunk = Chunk.TrailerLf;
+          else if ((c < 32 && c !== 9) || c === 127) return -2;
+          break;
+        case Chunk.TrailerLf:
+          if (c !== LF) return -2;
+          this.chunk = Chunk.TrailerStart;
+          break;
+        case Chunk.EndLf:
+          if (c !== LF) return -2;
+          return i;
       }
     }
     return -1;

@@ -1,18 +1,16 @@
 // The proxy listener (port 5550): every request goes to the Forwarder, every Upgrade to the
-// tunnels. Three engines behind one interface so the benchmark can compare them: "raw" (the
+// tunnels. Two engines behind one interface so the benchmark can compare them: "raw" (the
 // default: the raw-socket fast path of raw-engine.ts in front of a node:http server that takes
-// every request the fast path does not), "node" (a bare node:http server calling the forwarder)
-// and "fastify" (a catch-all route that hijacks the reply). See docs/proxy.md for the
-// measurements behind the default.
+// every request the fast path does not) and "node" (a bare node:http server calling the
+// forwarder). See docs/proxy.md for the measurements behind the default.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Server as NetServer, type AddressInfo, type Socket } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
 import type { Forwarder } from './forward.ts';
 import { attachRawEngine, type RawEngine } from './raw-engine.ts';
 import type { UpgradeTunnels } from './websocket.ts';
 
-export type ProxyEngine = 'raw' | 'node' | 'fastify';
-export const PROXY_ENGINES: readonly ProxyEngine[] = ['raw', 'node', 'fastify'];
+export type ProxyEngine = 'raw' | 'node';
+export const PROXY_ENGINES: readonly ProxyEngine[] = ['raw', 'node'];
 
 export interface ProxyServerOptions {
   forwarder: Forwarder;
@@ -26,8 +24,6 @@ export interface ProxyServerOptions {
 
 export interface ProxyServer {
   readonly server: Server;
-  /** Present with the fastify engine (tests use its inject()). */
-  readonly app: FastifyInstance | null;
   listen(host: string, port: number): Promise<number>;
   /** Stop accepting, let in-flight requests finish (up to drainMs), then cut the rest. */
   close(drainMs?: number): Promise<void>;
@@ -47,30 +43,8 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   const engine = opts.engine ?? 'raw';
   const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
-  let server: Server;
-  let app: FastifyInstance | null = null;
-  let raw: RawEngine | null = null;
-  if (engine !== 'fastify') {
-    server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, opts.forwarder.handle);
-    if (engine === 'raw') raw = attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout });
-  } else {
-    app = Fastify({
-      logger: false,
-      routerOptions: { maxParamLength: 8192 },
-      serverFactory: (handler) =>
-        createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, handler as (req: IncomingMessage, res: ServerResponse) => void),
-    });
-    // Leave every body unread: the forwarder streams it.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
-    const handle = opts.forwarder.handle;
-    app.all('/*', (request, reply) => {
-      reply.hijack();
-      handle(request.raw, reply.raw);
-    });
-    await app.ready();
-    server = app.server;
-  }
+  const server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, opts.forwarder.handle);
+  const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout }) : null;
   server.keepAliveTimeout = keepAliveTimeout;
   server.headersTimeout = Math.max(server.headersTimeout, 60_000);
   server.on('upgrade', opts.tunnels.handle);
@@ -79,15 +53,34 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // Responses not yet complete per connection: the answer to a malformed request pipelined behind
+  // them waits until they are, or it would cut them short (RFC 9112 section 9.3.2).
+  const unanswered = new WeakMap<Socket, { open: number; then: (() => void) | null }>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    let u = unanswered.get(socket);
+    if (u === undefined) unanswered.set(socket, (u = { open: 0, then: null }));
+    u.open += 1;
+    res.once('close', () => {
+      u.open -= 1;
+      if (u.open === 0 && u.then !== null) u.then();
+    });
+  });
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+    const answer = () => {
+      if (!socket.writable) return socket.destroy();
+      opts.forwarder.metrics.local.countStatus(status.startsWith('431') ? 431 : 400);
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+    };
+    const u = unanswered.get(socket);
+    if (u !== undefined && u.open > 0) u.then = answer;
+    else answer();
   });
 
   return {
     server,
-    app,
     listen: (host, port) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -115,7 +108,6 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
       await settleBy(closed, Date.now() + 1000);
       for (const socket of sockets) socket.destroy();
       await closed;
-      if (app) await app.close().catch(() => undefined);
     },
   };
 }

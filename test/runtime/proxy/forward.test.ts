@@ -267,24 +267,3 @@ function rawRequest(port: number, text: string, whole = false): Promise<string> 
     s.on('error', reject);
   });
 }
-
-describe('the fastify engine', () => {
-  it('forwards routed requests and streamed bodies like the node engine', async () => {
-    const node = await startFakeNode('dtable-server-f');
-    const proxy = await startInProcessProxy({ engine: 'fastify' });
-    try {
-      proxy.setRoutes([{ nodeId: node.nodeId, url: node.url }], allTo(node.nodeId));
-      const g = await request(`${proxy.url}/api/v1/dtables/${UUID_5E}/rows/?x=1`);
-      expect(((await g.body.json()) as { url: string }).url).toBe(`/api/v1/dtables/${UUID_5E}/rows/?x=1`);
-      expect(g.headers['x-dtable-server-node']).toBe(node.nodeId);
-      const p = await request(`${proxy.url}/dtables/${UUID_5E}/upload`, { method: 'POST', body: Buffer.alloc(3 * 1024 * 1024, 1), headers: { 'content-type': 'application/octet-stream' } });
-      expect(((await p.body.json()) as { bytes: number }).bytes).toBe(3 * 1024 * 1024);
-      const bad = await request(`${proxy.url}/dtables/nope/`);
-      await bad.body.dump();
-      expect(bad.statusCode).toBe(400);
-    } finally {
-      await proxy.close();
-      await node.close();
-    }
-  });
-});

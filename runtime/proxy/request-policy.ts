@@ -1,0 +1,107 @@
+// What the proxy accepts of a request head, whichever wire path parsed it (RFC 9110, RFC 9112).
+// Both the raw fast path (raw-engine.ts) and the node:http path (forward.ts, websocket.ts) ask
+// these functions, so a rule lives once. Pure: no I/O.
+
+/** SP and HTAB only: optional whitespace around field values (RFC 9110 section 5.6.3). */
+export function trimOws(s: string): string {
+  let a = 0;
+  let b = s.length;
+  while (a < b && (s.charCodeAt(a) === 32 || s.charCodeAt(a) === 9)) a += 1;
+  while (b > a && (s.charCodeAt(b - 1) === 32 || s.charCodeAt(b - 1) === 9)) b -= 1;
+  return a === 0 && b === s.length ? s : s.slice(a, b);
+}
+
+/** tchar (RFC 9110 section 5.6.2). */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Methods a proxy may re-send after the request may have reached the node (RFC 9110 section
+ * 9.2.2: safe methods plus PUT and DELETE). Any other request is re-sent only when the node
+ * provably did not process it: a failed connect, or a 421 (RFC 9110 section 15.5.20).
+ */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+export function isIdempotent(method: string): boolean {
+  return IDEMPOTENT.has(method);
+}
+
+/** Header names a Connection header may not list: dropping them would change the message's framing or routing. */
+const NOT_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
+
+/**
+ * Reads a Connection header value (RFC 9110 section 7.6.1: `#token`): `close` set when it asks
+ * for the connection to close; `listed` the other option names, lowercased (`keep-alive` and
+ * `upgrade` left out); null when the value is not a token list or names a framing header
+ * (Content-Length, Transfer-Encoding, Host), which the proxy refuses rather than drop.
+ */
+export function readConnection(value: string): { close: boolean; upgrade: boolean; listed: string[] } | null {
+  let close = false;
+  let upgrade = false;
+  const listed: string[] = [];
+  for (const part of value.split(',')) {
+    const t = trimOws(part).toLowerCase();
+    if (t === '') continue;
+    if (!TOKEN.test(t) || NOT_HOP_BY_HOP.has(t)) return null;
+    if (t === 'close') close = true;
+    else if (t === 'upgrade') upgrade = true;
+    else if (t !== 'keep-alive') listed.push(t);
+  }
+  return { close, upgrade, listed };
+}
+
+/**
+ * A valid Host field value: `uri-host [ ":" port ]` (RFC 9112 section 3.2, RFC 3986 section
+ * 3.2.2), possibly empty. A server answers 400 to anything else.
+ */
+const HOST = /^(?:\[[0-9A-Fa-f:.]+\]|\[v[0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+export function isValidHost(value: string): boolean {
+  return HOST.test(value);
+}
+
+/**
+ * The origin-form of an absolute-form request target (RFC 9112 section 3.2.2): `path` (with its
+ * query, `/` when empty) and `authority`, which replaces Host. Null when `target` is not an
+ * http(s) absolute URI with an authority.
+ */
+export function absoluteForm(target: string): { path: string; authority: string } | null {
+  const m = /^https?:\/\/([^/?#]*)([^#]*)$/i.exec(target);
+  if (m === null) return null;
+  const authority = m[1]!;
+  const rest = m[2]!;
+  if (authority.includes('@') || !isValidHost(authority)) return null;
+  return { authority, path: rest === '' ? '/' : rest.startsWith('?') ? `/${rest}` : rest };
+}
+
+/** Why a request head is refused with 400 before routing (the connection is closed after the answer). */
+export type Refusal = 'bad_host' | 'bad_connection';
+
+/** An admitted head: the origin-form target to route and forward, and the Host to send (null: as received). */
+export interface Admitted {
+  url: string;
+  host: string | null;
+}
+
+/**
+ * Checks a head node's parser (llhttp) has framed: one valid Host (none allowed for HTTP/1.0),
+ * RFC 9112 section 3.2; a Connection list of tokens that names no framing header; an
+ * absolute-form target turned into origin-form with its authority as Host (section 3.2.2).
+ * `rawHeaders` is node's flat [name, value, ...] list.
+ */
+export function admitHead(url: string, httpVersion: string, rawHeaders: readonly string[]): Admitted | Refusal {
+  let hosts = 0;
+  let host = '';
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      hosts += 1;
+      host = rawHeaders[i + 1]!;
+    } else if (name.length === 10 && name.toLowerCase() === 'connection' && readConnection(rawHeaders[i + 1]!) === null) {
+      return 'bad_connection';
+    }
+  }
+  if (hosts > 1 || (hosts === 0 && httpVersion !== '1.0') || !isValidHost(host)) return 'bad_host';
+  const abs = url.charCodeAt(0) === 47 /* / */ ? null : absoluteForm(url);
+  if (abs === null) return { url, host: null };
+  return { url: abs.path, host: abs.authority };
+}
