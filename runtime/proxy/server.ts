@@ -54,29 +54,39 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
     socket.once('close', () => sockets.delete(socket));
   });
   // Responses not yet complete per connection: the answer to a malformed request pipelined behind
-  // them waits until they are, or it would cut them short (RFC 9112 section 9.3.2).
-  const unanswered = new WeakMap<Socket, { open: number; then: (() => void) | null }>();
+  // them waits until they are, or it would cut them short (RFC 9112 section 9.3.2). A request whose
+  // body turns out malformed (or cut by the client) cannot be answered: once the responses before
+  // it are out, the connection is cut, which also ends its node request.
+  const lines = new WeakMap<Socket, { open: number; last: IncomingMessage | null; wait: number; then: (() => void) | null }>();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const socket = req.socket;
-    let u = unanswered.get(socket);
-    if (u === undefined) unanswered.set(socket, (u = { open: 0, then: null }));
-    u.open += 1;
+    let line = lines.get(socket);
+    if (line === undefined) lines.set(socket, (line = { open: 0, last: null, wait: 0, then: null }));
+    const l = line;
+    l.open += 1;
+    l.last = req;
     res.once('close', () => {
-      u.open -= 1;
-      if (u.open === 0 && u.then !== null) u.then();
+      l.open -= 1;
+      if (l.then !== null && l.open <= l.wait) l.then();
     });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    const answer = () => {
-      if (!socket.writable) return socket.destroy();
-      opts.forwarder.metrics.local.countStatus(status.startsWith('431') ? 431 : 400);
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
-    };
-    const u = unanswered.get(socket);
-    if (u !== undefined && u.open > 0) u.then = answer;
-    else answer();
+    const line = lines.get(socket);
+    const broken = line?.last != null && !line.last.complete;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const answer = broken
+      ? () => socket.destroy()
+      : () => {
+          if (!socket.writable) return socket.destroy();
+          opts.forwarder.metrics.local.countStatus(status);
+          socket.end(`HTTP/1.1 ${status === 431 ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+        };
+    const wait = broken ? 1 : 0;
+    if (line !== undefined && line.open > wait) {
+      line.wait = wait;
+      line.then = answer;
+    } else answer();
   });
 
   return {
