@@ -70,7 +70,10 @@ export class Forwarder {
   readonly tooLarge: LocalAnswer;
   readonly badHost: LocalAnswer;
   readonly badConnection: LocalAnswer;
+  readonly expectationFailed: LocalAnswer;
   private draining = false;
+  /** Client connections whose last served request's response closes them. */
+  private readonly closing = new WeakSet<Socket>();
   /** Per client connection: whether an exchange is being served, and the ones pipelined behind it. */
   private readonly lines = new Map<Socket, { busy: boolean; queue: Exchange[] }>();
   private readonly idleWaiters: Array<() => void> = [];
@@ -90,29 +93,45 @@ export class Forwarder {
     this.badGateway = localAnswer(502, 'bad_gateway', 'the dtable-server failed to answer');
     this.tooLarge = localAnswer(413, 'too_large', 'request body too large');
     this.badHost = localAnswer(400, 'bad_host', 'an HTTP/1.1 request needs exactly one Host header with a valid host[:port] (RFC 9112 section 3.2)');
+    this.expectationFailed = localAnswer(417, 'expectation_failed', 'the only expectation served is 100-continue (RFC 9110 section 10.1.1)');
     this.badConnection = localAnswer(400, 'bad_connection', 'Connection must be a list of tokens and may not name Content-Length, Transfer-Encoding or Host');
   }
 
   /**
-   * The request handler: (req, res) from node:http. Requests pipelined on one connection reach
+   * The request handler: (req, res) from node:http (`expect` from its checkContinue and
+   * checkExpectation events). Requests pipelined on one connection reach
    * the node one after the other, each once the previous response is complete (RFC 9112 section
    * 9.3.2), as on the raw path.
    */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: IncomingMessage, res: ServerResponse, expect: 'none' | 'continue' | 'other' = 'none'): void => {
+    // node's parser goes on reading requests pipelined after one whose response closes the
+    // connection; they are never served (RFC 9112 section 9.6).
+    const socket = req.socket;
+    if (this.closing.has(socket)) return;
+    if (!res.shouldKeepAlive) this.closing.add(socket);
+    if (expect === 'other') {
+      this.answer(res, this.expectationFailed);
+      return;
+    }
     const head = admitHead(req.url!, req.httpVersion, req.rawHeaders);
     if (typeof head === 'string') {
+      this.closing.add(socket);
       res.shouldKeepAlive = false;
       this.answer(res, head === 'bad_host' ? this.badHost : this.badConnection);
       return;
     }
     const key = routeKey(head.url, req.headers['x-dtable-uuid']);
     if (key < NO_BASE) {
+      // Refused without a 100 Continue: node closes the connection after the answer, since the
+      // client may or may not send the body (RFC 9110 section 10.1.1).
+      if (expect === 'continue') this.closing.add(socket);
       this.answer(res, key === BAD_PATH ? this.badPath : this.badUuid);
       return;
     }
+    // Expect: 100-continue is answered only for a request that will be forwarded (RFC 9110 section 10.1.1).
+    if (expect === 'continue') res.writeContinue();
     this.metrics.inFlight += 1;
     const exchange = new Exchange(this, req, res, key, head);
-    const socket = req.socket;
     let line = this.lines.get(socket);
     if (line === undefined) {
       line = { busy: false, queue: [] };

@@ -57,7 +57,8 @@ export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFr
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (lower === 'connection') connection = raw[i + 1];
+    // Every Connection field counts (RFC 9110 section 5.3: repeated fields form one list).
+    if (lower === 'connection') connection = connection === undefined ? raw[i + 1] : `${connection}, ${raw[i + 1]}`;
   }
   const listed = connectionListed(connection);
   for (let i = 0; i < raw.length; i += 2) {
@@ -99,10 +100,11 @@ export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFr
  */
 export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]): string[] {
   const out: string[] = [];
-  let listed: Set<string> | null = null;
+  let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') listed = connectionListed(latin1(raw[i + 1]!));
+    if (raw[i]!.length === 10 && latin1(raw[i]!).toLowerCase() === 'connection') connection = connection === undefined ? latin1(raw[i + 1]!) : `${connection}, ${latin1(raw[i + 1]!)}`;
   }
+  const listed = connectionListed(connection);
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
     const lower = name.toLowerCase();

@@ -40,7 +40,6 @@ const CRLF2 = Buffer.from('\r\n\r\n');
 const CLOSE_LINES = 'connection: close\r\n\r\n';
 /** A first body part up to this size goes out in one string write with its head. */
 const ONE_WRITE_LIMIT = 1024;
-const LFLF = Buffer.from('\n\n');
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 /** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
 const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
@@ -151,6 +150,34 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
   const client = from.remoteAddress ?? 'unknown';
   kept += `x-forwarded-for: ${xff === undefined ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${xfProto ?? from.proto}\r\nx-forwarded-host: ${xfHost ?? host}\r\n\r\n`;
   return { method, url, upstreamHeaders: kept, contentLength: Math.max(0, contentLength), close, uuidHeader };
+}
+
+const METHOD_PREFIXES = new Set([...METHODS].flatMap((m) => [...m].map((_, i) => m.slice(0, i + 1))));
+const TARGET_AND_VERSION_PREFIX = /^\/[\x21-\x7e]*(?: (?:H|HT|HTT|HTTP|HTTP\/|HTTP\/1|HTTP\/1\.|HTTP\/1\.1\r?)?)?$/;
+const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
+const FIELD_LINE_PREFIX = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r?|\r)$/;
+
+/**
+ * Whether `text`, a head without its end yet, is a prefix of a head the fast path could take:
+ * one of its methods, an origin-form target, HTTP/1.1, well-formed field lines so far. Stricter
+ * than llhttp, so that whatever llhttp would already refuse is never held back waiting for more.
+ */
+export function mayBecomeFastHead(text: string): boolean {
+  const lineEnd = text.indexOf('\r\n');
+  const line = lineEnd < 0 ? text : text.slice(0, lineEnd + 1);
+  const sp = line.indexOf(' ');
+  if (sp < 0) return METHOD_PREFIXES.has(line) || line === '';
+  if (!METHODS.has(line.slice(0, sp)) || !TARGET_AND_VERSION_PREFIX.test(line.slice(sp + 1))) return false;
+  if (lineEnd < 0) return true;
+  if (!line.endsWith(' HTTP/1.1\r')) return false;
+  let pos = lineEnd + 2;
+  while (pos < text.length) {
+    const next = text.indexOf('\r\n', pos);
+    if (next < 0) return FIELD_LINE_PREFIX.test(text.slice(pos));
+    if (!FIELD_LINE.test(text.slice(pos, next))) return false;
+    pos = next + 2;
+  }
+  return true;
 }
 
 /** Lengths of the request header names parseRequestHead looks at (1 = some name of interest has it). */
@@ -299,7 +326,9 @@ export class RawConnection implements ResponseSink {
     if (this.head === null) {
       const end = buf.indexOf(CRLF2);
       if (end < 0) {
-        if (buf.length > this.opts.maxHeaderSize || buf.indexOf(LFLF) >= 0) this.leave();
+        // A partial head waits here only while it can still become one the fast path takes; any
+        // other goes to llhttp now, which may already refuse it, rather than after more bytes.
+        if (buf.length > this.opts.maxHeaderSize || !mayBecomeFastHead(buf.toString('latin1'))) this.leave();
         else if (this.ended) this.close();
         return;
       }

@@ -43,7 +43,8 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   const engine = opts.engine ?? 'raw';
   const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
-  const server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0 }, opts.forwarder.handle);
+  // Host is checked by the forwarder (request-policy.ts), which also stops serving the connection after the 400.
+  const server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0, requireHostHeader: false }, opts.forwarder.handle);
   const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout }) : null;
   server.keepAliveTimeout = keepAliveTimeout;
   server.headersTimeout = Math.max(server.headersTimeout, 60_000);
@@ -58,7 +59,7 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   // body turns out malformed (or cut by the client) cannot be answered: once the responses before
   // it are out, the connection is cut, which also ends its node request.
   const lines = new WeakMap<Socket, { open: number; last: IncomingMessage | null; wait: number; then: (() => void) | null }>();
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  const track = (req: IncomingMessage, res: ServerResponse): void => {
     const socket = req.socket;
     let line = lines.get(socket);
     if (line === undefined) lines.set(socket, (line = { open: 0, last: null, wait: 0, then: null }));
@@ -69,6 +70,15 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
       l.open -= 1;
       if (l.then !== null && l.open <= l.wait) l.then();
     });
+  };
+  server.on('request', track);
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    track(req, res);
+    opts.forwarder.handle(req, res, 'continue');
+  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    track(req, res);
+    opts.forwarder.handle(req, res, 'other');
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();
