@@ -71,6 +71,7 @@ export class Forwarder {
   readonly badHost: LocalAnswer;
   readonly badConnection: LocalAnswer;
   readonly expectationFailed: LocalAnswer;
+  readonly badMethod: LocalAnswer;
   private draining = false;
   /** Client connections whose last served request's response closes them. */
   private readonly closing = new WeakSet<Socket>();
@@ -93,6 +94,7 @@ export class Forwarder {
     this.badGateway = localAnswer(502, 'bad_gateway', 'the dtable-server failed to answer');
     this.tooLarge = localAnswer(413, 'too_large', 'request body too large');
     this.badHost = localAnswer(400, 'bad_host', 'an HTTP/1.1 request needs exactly one Host header with a valid host[:port] (RFC 9112 section 3.2)');
+    this.badMethod = localAnswer(400, 'bad_method', 'not an HTTP method');
     this.expectationFailed = localAnswer(417, 'expectation_failed', 'the only expectation served is 100-continue (RFC 9110 section 10.1.1)');
     this.badConnection = localAnswer(400, 'bad_connection', 'Connection must be a list of tokens and may not name Content-Length, Transfer-Encoding or Host');
   }
@@ -113,11 +115,11 @@ export class Forwarder {
       this.answer(res, this.expectationFailed);
       return;
     }
-    const head = admitHead(req.url!, req.httpVersion, req.rawHeaders);
+    const head = admitHead(req.method!, req.url!, req.httpVersion, req.rawHeaders);
     if (typeof head === 'string') {
       this.closing.add(socket);
       res.shouldKeepAlive = false;
-      this.answer(res, head === 'bad_host' ? this.badHost : this.badConnection);
+      this.answer(res, head === 'bad_host' ? this.badHost : head === 'bad_method' ? this.badMethod : this.badConnection);
       return;
     }
     const key = routeKey(head.url, req.headers['x-dtable-uuid']);

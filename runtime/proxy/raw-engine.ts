@@ -61,9 +61,10 @@ export interface RawRequestHead {
  * Parses the head in `text` (without the final CRLFCRLF) and builds the node's header block in the
  * same pass (the rules of headers.ts `upstreamRequestHeaders`). Returns null when the request is
  * not of the fast path's kind (node's parser then takes it, and answers what is malformed).
- * Only names as long as a header of interest are lowercased and compared.
+ * Only names as long as a header of interest are lowercased and compared. With `prefix`, `text`
+ * is the whole lines of a head still arriving, and only the line checks apply.
  */
-export function parseRequestHead(text: string, replayLimit: number, from: ForwardedFrom): RawRequestHead | null {
+export function parseRequestHead(text: string, replayLimit: number, from: ForwardedFrom, prefix = false): RawRequestHead | null {
   if (BAD_HEAD_BYTES.test(text)) return null;
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = text.length;
@@ -145,7 +146,7 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
     kept += '\r\n';
   }
   // Several Hosts or an invalid one: the node:http path answers 400 (RFC 9112 section 3.2).
-  if (hosts !== 1 || !isValidHost(host!)) return null;
+  if (!prefix && (hosts !== 1 || !isValidHost(host!))) return null;
   if (listed !== null) kept = dropListed(kept, listed);
   const client = from.remoteAddress ?? 'unknown';
   kept += `x-forwarded-for: ${xff === undefined ? client : `${xff}, ${client}`}\r\nx-forwarded-proto: ${xfProto ?? from.proto}\r\nx-forwarded-host: ${xfHost ?? host}\r\n\r\n`;
@@ -154,30 +155,25 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
 
 const METHOD_PREFIXES = new Set([...METHODS].flatMap((m) => [...m].map((_, i) => m.slice(0, i + 1))));
 const TARGET_AND_VERSION_PREFIX = /^\/[\x21-\x7e]*(?: (?:H|HT|HTT|HTTP|HTTP\/|HTTP\/1|HTTP\/1\.|HTTP\/1\.1\r?)?)?$/;
-const FIELD_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const FIELD_LINE_PREFIX = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r?|\r)$/;
+const NO_ONE: ForwardedFrom = { remoteAddress: undefined, proto: 'http' };
 
 /**
  * Whether `text`, a head without its end yet, is a prefix of a head the fast path could take:
- * one of its methods, an origin-form target, HTTP/1.1, well-formed field lines so far. Stricter
- * than llhttp, so that whatever llhttp would already refuse is never held back waiting for more.
+ * one of its methods, an origin-form target, HTTP/1.1, whole field lines the fast path takes
+ * (parseRequestHead's checks) and a well-formed start of the next. Stricter than llhttp, so that
+ * whatever llhttp would already refuse is never held back waiting for more bytes.
  */
-export function mayBecomeFastHead(text: string): boolean {
+export function mayBecomeFastHead(text: string, replayLimit: number): boolean {
   const lineEnd = text.indexOf('\r\n');
-  const line = lineEnd < 0 ? text : text.slice(0, lineEnd + 1);
-  const sp = line.indexOf(' ');
-  if (sp < 0) return METHOD_PREFIXES.has(line) || line === '';
-  if (!METHODS.has(line.slice(0, sp)) || !TARGET_AND_VERSION_PREFIX.test(line.slice(sp + 1))) return false;
-  if (lineEnd < 0) return true;
-  if (!line.endsWith(' HTTP/1.1\r')) return false;
-  let pos = lineEnd + 2;
-  while (pos < text.length) {
-    const next = text.indexOf('\r\n', pos);
-    if (next < 0) return FIELD_LINE_PREFIX.test(text.slice(pos));
-    if (!FIELD_LINE.test(text.slice(pos, next))) return false;
-    pos = next + 2;
+  if (lineEnd < 0) {
+    const sp = text.indexOf(' ');
+    if (sp < 0) return METHOD_PREFIXES.has(text) || text === '';
+    return METHODS.has(text.slice(0, sp)) && TARGET_AND_VERSION_PREFIX.test(text.slice(sp + 1));
   }
-  return true;
+  const lastLine = text.lastIndexOf('\r\n');
+  if (!FIELD_LINE_PREFIX.test(text.slice(lastLine + 2))) return false;
+  return parseRequestHead(text.slice(0, lastLine), replayLimit, NO_ONE, true) !== null;
 }
 
 /** Lengths of the request header names parseRequestHead looks at (1 = some name of interest has it). */
@@ -328,7 +324,7 @@ export class RawConnection implements ResponseSink {
       if (end < 0) {
         // A partial head waits here only while it can still become one the fast path takes; any
         // other goes to llhttp now, which may already refuse it, rather than after more bytes.
-        if (buf.length > this.opts.maxHeaderSize || !mayBecomeFastHead(buf.toString('latin1'))) this.leave();
+        if (buf.length > this.opts.maxHeaderSize || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
         else if (this.ended) this.close();
         return;
       }

@@ -1,6 +1,7 @@
 // What the proxy accepts of a request head, whichever wire path parsed it (RFC 9110, RFC 9112).
 // Both the raw fast path (raw-engine.ts) and the node:http path (forward.ts, websocket.ts) ask
 // these functions, so a rule lives once. Pure: no I/O.
+import { METHODS } from 'node:http';
 
 /** SP and HTAB only: optional whitespace around field values (RFC 9110 section 5.6.3). */
 export function trimOws(s: string): string {
@@ -74,7 +75,10 @@ export function absoluteForm(target: string): { path: string; authority: string 
 }
 
 /** Why a request head is refused with 400 before routing (the connection is closed after the answer). */
-export type Refusal = 'bad_host' | 'bad_connection';
+export type Refusal = 'bad_host' | 'bad_connection' | 'bad_method';
+
+/** HTTP methods llhttp knows; the rest it accepts only in RTSP requests, which the proxy does not serve. */
+const HTTP_METHODS = new Set(METHODS);
 
 /** An admitted head: the origin-form target to route and forward, and the Host to send (null: as received). */
 export interface Admitted {
@@ -83,12 +87,13 @@ export interface Admitted {
 }
 
 /**
- * Checks a head node's parser (llhttp) has framed: one valid Host (none allowed for HTTP/1.0),
+ * Checks a head node's parser (llhttp) has framed: an HTTP method (not RTSP); one valid Host (none allowed for HTTP/1.0),
  * RFC 9112 section 3.2; a Connection list of tokens that names no framing header; an
  * absolute-form target turned into origin-form with its authority as Host (section 3.2.2).
  * `rawHeaders` is node's flat [name, value, ...] list.
  */
-export function admitHead(url: string, httpVersion: string, rawHeaders: readonly string[]): Admitted | Refusal {
+export function admitHead(method: string, url: string, httpVersion: string, rawHeaders: readonly string[]): Admitted | Refusal {
+  if (!HTTP_METHODS.has(method)) return 'bad_method';
   let hosts = 0;
   let host = '';
   for (let i = 0; i < rawHeaders.length; i += 2) {

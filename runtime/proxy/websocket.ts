@@ -50,7 +50,7 @@ export class UpgradeTunnels {
       metrics.local.countStatus(status);
       client.end(answer);
     };
-    const admitted = admitHead(req.url!, req.httpVersion, req.rawHeaders);
+    const admitted = admitHead(req.method!, req.url!, req.httpVersion, req.rawHeaders);
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     if (typeof admitted === 'string' || hasBody) return refuse(400, this.badRequest);
     const key = routeKey(admitted.url, req.headers['x-dtable-uuid']);

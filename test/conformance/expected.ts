@@ -1,6 +1,7 @@
 // What the proxy must do with the requests llhttp frames from a byte string, written from the
 // RFCs and DESIGN.md section 9 independently of the proxy's code: which answer each request gets,
 // whether the connection stays open, and exactly what reaches the node.
+import { METHODS } from 'node:http';
 import { isBaseUuid } from '../../runtime/cluster/buckets.ts';
 import type { FramedRequest, Framing } from './llhttp.ts';
 
@@ -98,6 +99,8 @@ function decide(r: FramedRequest): Decision {
   // the proxy: one valid Host, none needed in HTTP/1.0 (RFC 9112 section 3.2); a Connection list
   // of tokens naming no framing header.
   const options = connectionOptions(r);
+  // llhttp also frames RTSP requests; the proxy serves HTTP methods only.
+  if (!METHODS.includes(r.method)) return { answer: 400, close: true, interim };
   if (hosts.length > 1 || (hosts.length === 0 && r.version !== '1.0') || (hosts.length === 1 && !HOST.test(hosts[0]!)) || options === null) return { answer: 400, close: true, interim };
   let url = r.url;
   let host: string | undefined = hosts[0];
