@@ -2,12 +2,13 @@
 // relays every response framing byte for byte, pipelining, keep-alive reuse of node sockets, and
 // the hand-off to the node:http engine in the middle of a kept-alive connection. The forwarding
 // behaviours both engines share are in forward.test.ts.
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { upstreamRequestHeaders } from '../../../runtime/proxy/headers.ts';
 import { parseRequestHead } from '../../../runtime/proxy/raw-engine.ts';
 import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
+import { startScriptedNode, type ScriptedNode } from './fixtures/scripted-node.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from './fixtures/in-process-proxy.ts';
 
 const LIMIT = 1024 * 1024;
@@ -65,49 +66,6 @@ describe('parseRequestHead', () => {
     expect(parseRequestHead(head, LIMIT, FROM)).toBeNull();
   });
 });
-
-/** A node that answers each request (head text, body) with bytes the test scripts. */
-interface ScriptedNode {
-  port: number;
-  url: string;
-  heads: string[];
-  connections: number;
-  close(): Promise<void>;
-}
-
-async function startScriptedNode(answer: (head: string, socket: Socket) => void): Promise<ScriptedNode> {
-  const sockets = new Set<Socket>();
-  const node: ScriptedNode = { port: 0, url: '', heads: [], connections: 0, close: async () => undefined };
-  const server: Server = createServer((s) => {
-    node.connections += 1;
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    let buf = Buffer.alloc(0);
-    s.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      for (;;) {
-        const end = buf.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        const head = buf.toString('latin1', 0, end);
-        const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? 0);
-        if (buf.length < end + 4 + length) return;
-        buf = buf.subarray(end + 4 + length);
-        node.heads.push(head);
-        answer(head, s);
-      }
-    });
-    s.on('error', () => undefined);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  node.port = (server.address() as { port: number }).port;
-  node.url = `http://127.0.0.1:${node.port}/`;
-  node.close = () =>
-    new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    });
-  return node;
-}
 
 /** Writes `text` on one connection and collects everything until `done(received)` or the close. */
 function exchange(port: number, text: string | string[], done: (got: string) => boolean = () => false): Promise<{ text: string; closed: boolean }> {
