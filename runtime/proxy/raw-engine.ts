@@ -38,6 +38,8 @@ export interface RawEngine {
 const CLOSE_LINGER_MS = 5000;
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CLOSE_LINES = 'connection: close\r\n\r\n';
+/** A head still arriving in pieces is kept on the fast path up to this size. */
+const PARTIAL_HEAD_LIMIT = 4096;
 /** A first body part up to this size goes out in one string write with its head. */
 const ONE_WRITE_LIMIT = 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
@@ -324,7 +326,9 @@ export class RawConnection implements ResponseSink {
       if (end < 0) {
         // A partial head waits here only while it can still become one the fast path takes; any
         // other goes to llhttp now, which may already refuse it, rather than after more bytes.
-        if (buf.length > this.opts.maxHeaderSize || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
+        // Past a few KiB, llhttp's incremental parser takes over: re-checking the prefix on every
+        // packet would cost quadratic time for a head sent a byte at a time.
+        if (buf.length > PARTIAL_HEAD_LIMIT || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
         else if (this.ended) this.close();
         return;
       }
