@@ -78,7 +78,10 @@ const enum Chunk {
   DataLf,
   /** at the start of a trailer line (or of the final empty line) */
   TrailerStart,
-  TrailerLine,
+  /** a trailer field name, up to its colon */
+  TrailerName,
+  /** a trailer field value, up to the CR */
+  TrailerValue,
   TrailerLf,
   /** the LF of the final empty line */
   EndLf,
@@ -389,10 +392,16 @@ export class UpstreamConn {
           break;
         case Chunk.TrailerStart:
           if (c === CR) this.chunk = Chunk.EndLf;
-          else if (c === 32 || c === 9 || c === 58 /* : */ || c < 32 || c === 127) return -2;
-          else this.chunk = Chunk.TrailerLine;
+          else if (TCHAR[c] === 1) this.chunk = Chunk.TrailerName;
+          else return -2;
           break;
-        case Chunk.TrailerLine:
+        case Chunk.TrailerName:
+          // field-name ":" (RFC 9112 section 7.1.2, section 5): no whitespace before the colon.
+          if (++this.trailerBytes > MAX_TRAILERS) return -2;
+          if (c === 58 /* : */) this.chunk = Chunk.TrailerValue;
+          else if (TCHAR[c] !== 1) return -2;
+          break;
+        case Chunk.TrailerValue:
           if (++this.trailerBytes > MAX_TRAILERS) return -2;
           if (c === CR) this.chunk = Chunk.TrailerLf;
           else if ((c < 32 && c !== 9) || c === 127) return -2;
@@ -455,6 +464,10 @@ export class UpstreamConn {
     this.fail('timeout', new Error('the node did not answer in time'));
   };
 }
+
+/** 1 for the bytes of a token (tchar, RFC 9110 section 5.6.2). */
+const TCHAR = new Uint8Array(256);
+for (const ch of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[ch.charCodeAt(0)] = 1;
 
 function hexValue(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

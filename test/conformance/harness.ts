@@ -134,8 +134,11 @@ export function exchange(port: number, pieces: Buffer[], opts: { expected: numbe
     });
     s.on('close', () => {
       if (buf.length > 0) {
+        // Only a response without Content-Length or chunked framing ends at the close; any other is cut.
         const end = buf.indexOf('\r\n\r\n');
-        if (end >= 0) answers.push({ status: Number(buf.toString('latin1', 9, 12)), body: buf.toString('latin1', end + 4) });
+        const head = end >= 0 ? buf.toString('latin1', 0, end) : '';
+        const untilClose = end >= 0 && !/\r\n(?:content-length|transfer-encoding):/i.test(head);
+        if (untilClose) answers.push({ status: Number(head.slice(9, 12)), body: buf.toString('latin1', end + 4) });
         else answers.push({ status: -1, body: buf.toString('latin1') });
       }
       finish(true);

@@ -115,8 +115,12 @@ export type FramedResponse =
   | { ok: false; code: string }
   | { ok: 'partial' };
 
-/** Frames the first final response in `bytes` (1xx skipped) as node's HTTP client would; `head` for a response to HEAD. */
-export function frameResponse(bytes: Buffer, head = false): FramedResponse {
+/**
+ * Frames the first final response in `bytes` (1xx skipped) as node's HTTP client would; `head`
+ * for a response to HEAD; `eof` when the connection closes after `bytes` (ending a response
+ * read until the close).
+ */
+export function frameResponse(bytes: Buffer, head = false, eof = false): FramedResponse {
   const p = new HTTPParser();
   let status = 0;
   let rawHeaders: string[] = [];
@@ -144,6 +148,11 @@ export function frameResponse(bytes: Buffer, head = false): FramedResponse {
     const r = p.execute(bytes.subarray(i, i + 1));
     if (r instanceof Error) return { ok: false, code: r.code };
     if (done) return { ok: true, status, rawHeaders, body: Buffer.concat(body), end: i + 1, keepAlive };
+  }
+  if (eof) {
+    const r = p.finish();
+    if (r instanceof Error) return { ok: false, code: r.code };
+    if (done) return { ok: true, status, rawHeaders, body: Buffer.concat(body), end: bytes.length, keepAlive };
   }
   return { ok: 'partial' };
 }
