@@ -24,13 +24,18 @@ export function routeKey(url: string, uuidHeader: string | string[] | undefined)
   const pathEnd = q < 0 ? url.length : q;
   if (!isCleanPath(url, pathEnd)) return BAD_PATH;
 
-  const d = url.indexOf(DTABLES);
-  if (d >= 0 && d < pathEnd) {
+  // Percent-encoded unreserved characters mean the same as the characters (RFC 3986 section
+  // 6.2.2.2), and a node's router decodes them: route by the path as the node will read it.
+  const pct = url.indexOf('%');
+  const path = pct >= 0 && pct < pathEnd ? decodeUnreserved(url.slice(0, pathEnd)) : url;
+  const end0 = path === url ? pathEnd : path.length;
+  const d = path.indexOf(DTABLES);
+  if (d >= 0 && d < end0) {
     const start = d + DTABLES.length;
-    let end = url.indexOf('/', start);
-    if (end < 0 || end > pathEnd) end = pathEnd;
+    let end = path.indexOf('/', start);
+    if (end < 0 || end > end0) end = end0;
     // `/dtables/` with nothing after it is a listing, not a base.
-    if (end > start) return bucketOfSegment(url.slice(start, end));
+    if (end > start) return bucketOfSegment(path.slice(start, end));
   }
   if (q >= 0) {
     const v = queryValue(url, q, QUERY_KEY);
@@ -97,4 +102,12 @@ function isDotSegment(url: string, i: number, end: number): boolean {
     if (dots > 2) return false;
   }
   return dots > 0;
+}
+
+/** `path` with every %XX that encodes an unreserved character (ALPHA, DIGIT, -, ., _, ~) decoded. */
+function decodeUnreserved(path: string): string {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (m, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9\-._~]/.test(c) ? c : m;
+  });
 }

@@ -52,6 +52,10 @@ function localAnswer(status: number, error: string, message: string, extra: stri
   };
 }
 
+/** reason-phrase (RFC 9112 section 4): HTAB, SP, VCHAR, obs-text. */
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Errors that prove the request never reached the node, so any method may be sent again. */
+const NOT_SENT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 const SOCKET_ERRORS = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
 
@@ -384,8 +388,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     res.sendDate = false;
     // Stopping: tell the client not to reuse the connection, so closing it after this response is expected.
     if (this.f.isDraining) res.shouldKeepAlive = false;
-    if (statusText) res.writeHead(statusCode, statusText, clientResponseHeaders(rawHeaders));
-    else res.writeHead(statusCode, clientResponseHeaders(rawHeaders));
+    const headers = clientResponseHeaders(rawHeaders, statusCode === 204);
+    // A reason phrase node's server would refuse to write is dropped (RFC 9112 section 4: it carries no meaning).
+    if (statusText && REASON.test(statusText)) res.writeHead(statusCode, statusText, headers);
+    else res.writeHead(statusCode, headers);
     return true;
   }
 
@@ -395,9 +401,9 @@ class Exchange implements Dispatcher.DispatchHandler {
    */
   private relayInterim(statusCode: number, statusText: string, rawHeaders: Buffer[]): void {
     const res = this.res;
-    if (this.req.httpVersion !== '1.1' || res.headersSent || res.socket === null || this.clientGone) return;
-    const h = clientResponseHeaders(rawHeaders);
-    let text = `HTTP/1.1 ${statusCode} ${statusText}\r\n`;
+    if (statusCode < 100 || this.req.httpVersion !== '1.1' || res.headersSent || res.socket === null || this.clientGone) return;
+    const h = clientResponseHeaders(rawHeaders, true);
+    let text = `HTTP/1.1 ${statusCode} ${REASON.test(statusText) ? statusText : ''}\r\n`;
     for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
     res.socket.write(`${text}\r\n`, 'latin1');
   }
@@ -442,7 +448,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (CONNECT_ERRORS.has(code)) {
       this.f.routes.markDown(u, code);
       // route() answers 503 for a node that is still the target; a moved bucket goes to its new node.
-      if (this.replayable) this.retryLater('connect', this.f.nodeDown);
+      // EHOSTUNREACH and the like can also cut an open connection: then only an idempotent request goes again.
+      if (this.replayable && (NOT_SENT_ERRORS.has(code) || isIdempotent(this.req.method!))) this.retryLater('connect', this.f.nodeDown);
       else this.finishLocal(this.f.nodeDown);
       return;
     }

@@ -97,8 +97,9 @@ export function upstreamRequestHeaders(raw: readonly string[], from: ForwardedFr
 /**
  * The flat header list to send to the client for an upstream response (undici's raw Buffer[] pairs).
  * Node's ServerResponse adds its own framing (content-length is kept, chunked encoding is redone).
+ * `noContent` (1xx, 204) also drops Content-Length, which those may not carry (RFC 9110 section 8.6).
  */
-export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]): string[] {
+export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[], noContent = false): string[] {
   const out: string[] = [];
   let connection: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -108,7 +109,7 @@ export function clientResponseHeaders(raw: readonly Buffer[] | readonly string[]
   for (let i = 0; i < raw.length; i += 2) {
     const name = latin1(raw[i]!);
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || listed?.has(lower) || (noContent && lower === 'content-length')) continue;
     out.push(name, latin1(raw[i + 1]!));
   }
   return out;

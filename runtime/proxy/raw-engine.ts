@@ -25,6 +25,8 @@ export interface RawEngineOptions {
   /** Heads larger than this go to node's parser (which answers 431). */
   maxHeaderSize: number;
   keepAliveTimeoutMs: number;
+  /** How long a head may take to arrive whole, from its first byte (node's headersTimeout); then 408. */
+  headersTimeoutMs: number;
 }
 
 export interface RawEngine {
@@ -38,6 +40,8 @@ export interface RawEngine {
 const CLOSE_LINGER_MS = 5000;
 const CRLF2 = Buffer.from('\r\n\r\n');
 const CLOSE_LINES = 'connection: close\r\n\r\n';
+/** Pipelined bytes held while a request is served before the client socket is paused. */
+const PIPELINE_LIMIT = 64 * 1024;
 /** A head still arriving in pieces is kept on the fast path up to this size. */
 const PARTIAL_HEAD_LIMIT = 4096;
 /** A first body part up to this size goes out in one string write with its head. */
@@ -156,7 +160,7 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
 }
 
 const METHOD_PREFIXES = new Set([...METHODS].flatMap((m) => [...m].map((_, i) => m.slice(0, i + 1))));
-const TARGET_AND_VERSION_PREFIX = /^\/[\x21-\x7e]*(?: (?:H|HT|HTT|HTTP|HTTP\/|HTTP\/1|HTTP\/1\.|HTTP\/1\.1\r?)?)?$/;
+const TARGET_AND_VERSION_PREFIX = /^(?:\/[\x21-\x7e]*(?: (?:H|HT|HTT|HTTP|HTTP\/|HTTP\/1|HTTP\/1\.|HTTP\/1\.1\r?)?)?)?$/;
 const FIELD_LINE_PREFIX = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r?|\r)$/;
 const NO_ONE: ForwardedFrom = { remoteAddress: undefined, proto: 'http' };
 
@@ -231,6 +235,10 @@ export class RawConnection implements ResponseSink {
   /** Body bytes received after `buf` while the head waits for its body. */
   private parts: Buffer[] = [];
   private partsBytes = 0;
+  /** Bytes received while a request is served (pipelined requests), joined when read. */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private headTimer: NodeJS.Timeout | null = null;
   private ended = false;
   private closeAfter = false;
   // the request being served
@@ -298,7 +306,14 @@ export class RawConnection implements ResponseSink {
   }
 
   private readonly onData = (d: Buffer): void => {
-    if (this.head !== null && this.state === State.Reading) {
+    if (this.state !== State.Reading) {
+      // Pipelined bytes while a request is served: kept as parts and joined once, when read.
+      this.queued.push(d);
+      this.queuedBytes += d.length;
+      if (this.queuedBytes > PIPELINE_LIMIT) this.socket.pause();
+      return;
+    }
+    if (this.head !== null) {
       // A body on its way: keep the parts and join them once, when it is whole.
       this.parts.push(d);
       this.partsBytes += d.length;
@@ -310,12 +325,16 @@ export class RawConnection implements ResponseSink {
       return;
     }
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
-    if (this.state === State.Reading) this.next();
-    else if (this.buf.length > this.opts.maxHeaderSize + this.f.replayLimit) this.socket.pause();
+    this.next();
   };
 
   /** Takes the next whole request from the buffer, or hands the connection off, or waits for more bytes. */
   private next(): void {
+    if (this.queued.length > 0) {
+      this.buf = Buffer.concat(this.buf === null ? this.queued : [this.buf, ...this.queued]);
+      this.queued = [];
+      this.queuedBytes = 0;
+    }
     const buf = this.buf;
     if (buf === null) {
       if (this.ended) this.close();
@@ -330,7 +349,12 @@ export class RawConnection implements ResponseSink {
         // packet would cost quadratic time for a head sent a byte at a time.
         if (buf.length > PARTIAL_HEAD_LIMIT || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
         else if (this.ended) this.close();
+        else this.headTimer ??= setTimeout(this.onHeadTimeout, this.opts.headersTimeoutMs);
         return;
+      }
+      if (this.headTimer !== null) {
+        clearTimeout(this.headTimer);
+        this.headTimer = null;
       }
       const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit, this.from) : null;
       if (head === null) {
@@ -367,8 +391,21 @@ export class RawConnection implements ResponseSink {
     this.handOff(socket, bytes);
   }
 
+  /** A head still incomplete after headersTimeoutMs from its first byte: 408, as node's server answers. */
+  private readonly onHeadTimeout = (): void => {
+    this.headTimer = null;
+    if (this.state !== State.Reading || this.head !== null) return;
+    this.f.metrics.local.countStatus(408);
+    this.socket.write('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n', 'latin1');
+    this.close();
+  };
+
   private detach(): void {
     const s = this.socket;
+    if (this.headTimer !== null) {
+      clearTimeout(this.headTimer);
+      this.headTimer = null;
+    }
     s.setTimeout(0);
     s.off('data', this.onData);
     s.off('end', this.onClientEnd);
@@ -585,6 +622,7 @@ export class RawConnection implements ResponseSink {
   };
 
   private readonly onClose = (): void => {
+    if (this.headTimer !== null) clearTimeout(this.headTimer);
     this.abandon();
     this.state = State.Closed;
     this.forget();

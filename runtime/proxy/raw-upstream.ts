@@ -227,6 +227,7 @@ export class UpstreamConn {
     const status = Number(text.slice(9, 12));
     if (status === 101) return this.refuse('unexpected protocol switch');
     this.status = status;
+    const noContent = status < 200 || status === 204;
     const http11 = text.charCodeAt(7) === 49;
     let length = -1;
     let transferEncoding: string | null = null;
@@ -251,12 +252,15 @@ export class UpstreamConn {
           const value = trimOws(text.slice(colon + 1, next));
           if (length >= 0 || !/^\d{1,15}$/.test(value)) return this.refuse('bad content-length from the node');
           length = Number(value);
+          // 1xx and 204 carry no framing fields (RFC 9110 section 8.6, RFC 9112 section 6.1): dropped.
+          if (noContent) break;
           continue;
         }
         case 'transfer-encoding': {
           // Relayed with the body's framing, although hop-by-hop.
           const value = text.slice(colon + 1, next);
           transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
+          if (noContent) break;
           continue;
         }
         case 'connection': {
@@ -282,7 +286,8 @@ export class UpstreamConn {
     if (listed !== null) out = out.slice(0, out.indexOf('\r\n') + 2) + dropListed(out.slice(out.indexOf('\r\n') + 2), listed);
     if (status < 200) return out;
     let chunked = false;
-    if (transferEncoding !== null) {
+    if (status === 204) transferEncoding = null;
+    else if (transferEncoding !== null) {
       if (length >= 0 || !http11) return this.refuse('transfer-encoding with content-length, or in an HTTP/1.0 response');
       const codings = transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
       const last = codings.length - 1;

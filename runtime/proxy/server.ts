@@ -20,6 +20,8 @@ export interface ProxyServerOptions {
   maxHeaderSize?: number;
   /** Idle keep-alive time of client connections. Default 65 s (longer than typical client pools). */
   keepAliveTimeoutMs?: number;
+  /** How long a request head may take to arrive whole; then 408. Default 60 s. */
+  headersTimeoutMs?: number;
 }
 
 export interface ProxyServer {
@@ -43,12 +45,13 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   const engine = opts.engine ?? 'raw';
   const maxHeaderSize = opts.maxHeaderSize ?? 16 * 1024;
   const keepAliveTimeout = opts.keepAliveTimeoutMs ?? 65_000;
+  // node's server and the fast path alike
+  const headersTimeout = opts.headersTimeoutMs ?? 60_000;
   // Host is checked by the forwarder (request-policy.ts), which also stops serving the connection after the 400.
   const server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0, requireHostHeader: false }, opts.forwarder.handle);
-  const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout }) : null;
+  const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout, headersTimeoutMs: headersTimeout }) : null;
   server.keepAliveTimeout = keepAliveTimeout;
-  server.headersTimeout = Math.max(server.headersTimeout, 60_000);
-  server.on('upgrade', opts.tunnels.handle);
+  server.headersTimeout = headersTimeout;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
@@ -79,6 +82,15 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
     track(req, res);
     opts.forwarder.handle(req, res, 'other');
+  });
+  // An upgrade pipelined behind requests still being answered switches only after their answers
+  // (RFC 9112 section 9.3.2); its bytes wait in the paused socket meanwhile.
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const line = lines.get(socket);
+    if (line === undefined || line.open === 0) return opts.tunnels.handle(req, socket, head);
+    socket.pause();
+    line.wait = 0;
+    line.then = () => opts.tunnels.handle(req, socket, head);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (!socket.writable) return socket.destroy();

@@ -40,7 +40,7 @@ const NAMES: Record<string, fc.Arbitrary<string>> = {
   trailer: fc.constantFrom('x-t'),
   'proxy-connection': fc.constantFrom('keep-alive'),
   authorization: fc.constantFrom('Token secret-of-this-client', 'Bearer x'),
-  'x-foo': fc.oneof(fc.constantFrom('bar', 'a, b', ''), oddString),
+  'x-foo': fc.oneof({ weight: 8, arbitrary: fc.constantFrom('bar', 'a, b', '') }, { weight: 8, arbitrary: oddString }, { weight: 1, arbitrary: fc.constantFrom(1000, 3000, 5000, 17_000).map((n) => 'v'.repeat(n)) }),
   cookie: fc.constantFrom('a=1; b=2'),
 };
 const CASINGS = (n: string) => fc.constantFrom(n, n.toUpperCase(), n.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase()));
@@ -113,9 +113,9 @@ const mutation = fc.record({ at: fc.nat(), op: fc.constantFrom('insert', 'replac
 
 export const requestCase: fc.Arbitrary<GeneratedCase> = fc
   .record({
-    heads: fc.array(fc.tuple(head, obsFold), { minLength: 1, maxLength: 3 }),
+    heads: fc.array(fc.tuple(head, obsFold), { minLength: 1, maxLength: 5 }),
     mutations: fc.oneof({ weight: 3, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(mutation, { minLength: 1, maxLength: 2 }) }),
-    cuts: fc.array(fc.nat(), { maxLength: 2 }),
+    cuts: fc.array(fc.nat(), { maxLength: 4 }),
     leading: fc.constantFrom('', '', '', '\r\n'),
   })
   .map(({ heads, mutations, cuts, leading }) => {

@@ -37,6 +37,12 @@ async function startNodes(): Promise<{ seen: Seen[]; urls: string[]; close(): Pr
         setTimeout(() => res.writeHead(200, { 'content-length': Buffer.byteLength(answer) }).end(answer), req.url!.includes('/slow') ? 150 : 0);
       });
     });
+    // Upgrades: 101, then every byte echoed.
+    server.on('upgrade', (req: IncomingMessage, socket: import('node:net').Socket) => {
+      seen.push({ node: name, method: 'UPGRADE', url: req.url!, headers: req.headers, body: '', at: Date.now() });
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      socket.pipe(socket);
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     servers.push(server);
     urls.push(`http://127.0.0.1:${(server.address() as { port: number }).port}/`);
@@ -147,6 +153,23 @@ describe.each(PROXY_ENGINES)('request smuggling and conformance cases on the %s 
     const r = await send(proxy.port, `GET /dtables/${A}/slow HTTP/1.1\r\nHost: p\r\n\r\nGET /x HTTP/1.1\r\nHost: p\r\nBad Header: 1\r\n\r\n`);
     expect(statuses(r)).toEqual([200, 400]);
     expect(r).toContain(`dtable-server-a GET /dtables/${A}/slow`);
+  });
+
+  it('switches protocols for an upgrade pipelined behind a slow request only after its answer', async () => {
+    // A chunked upload takes the node:http path on every engine.
+    const slow = `POST /dtables/${A}/slow HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n`;
+    const upgrade = `GET /dtables/${A}/ws HTTP/1.1\r\nHost: p\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`;
+    const r = await send(proxy.port, `${slow}${upgrade}PING`, 1000);
+    expect(r.indexOf('HTTP/1.1 200 ')).toBe(0);
+    expect(r.indexOf('HTTP/1.1 101 ')).toBeGreaterThan(0);
+    expect(r.endsWith('\r\n\r\nPING')).toBe(true);
+  });
+
+  it('routes by the path as the node reads it: percent-encoded unreserved characters decoded (RFC 3986 section 6.2.2.2)', async () => {
+    const before = nodes.seen.length;
+    const r = await send(proxy.port, `GET /api/v1/%64tables/${A.replace('5e', '%35e')}/metadata/ HTTP/1.1\r\nHost: p\r\nX-Dtable-Uuid: ${B}\r\nConnection: close\r\n\r\n`);
+    expect(statuses(r)).toEqual([200]);
+    expect(nodes.seen.slice(before).map((s) => s.node)).toEqual(['dtable-server-a']);
   });
 
   it('sends pipelined requests with bodies to the node one after the other, in order', async () => {

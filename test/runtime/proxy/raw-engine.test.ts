@@ -87,8 +87,8 @@ function exchange(port: number, text: string | string[], done: (got: string) => 
   });
 }
 
-/** Writes `pieces` one by one, 1 ms apart, and resolves with everything read until the close. */
-function sendInPieces(port: number, pieces: Array<string | Buffer>): Promise<string> {
+/** Writes `pieces` one by one, `gapMs` apart, and resolves with everything read until the close. */
+function sendInPieces(port: number, pieces: Array<string | Buffer>, gapMs = 1): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     let got = '';
@@ -98,7 +98,7 @@ function sendInPieces(port: number, pieces: Array<string | Buffer>): Promise<str
     const rest = [...pieces];
     const send = () => {
       const p = rest.shift();
-      if (p !== undefined && !s.destroyed) s.write(p, () => setTimeout(send, 1));
+      if (p !== undefined && !s.destroyed) s.write(p, () => setTimeout(send, gapMs));
     };
     send();
   });
@@ -288,6 +288,20 @@ describe('hand-off to the node:http engine on a kept-alive connection', () => {
     const answer = await sendInPieces(proxy.port, pieces);
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     expect(answer).toContain(`"bytes":${body.length}`);
+  });
+
+  it('answers 408 and closes when a head trickles in for longer than the headers timeout', async () => {
+    const slow = await startInProcessProxy({ engine: 'raw', headersTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const head = `GET /dtables/${UUID}/ HTTP/1.1\r\nHost: x\r\nX-Padding: ${'a'.repeat(200)}`;
+      // one byte every 20 ms: the idle timer never fires, the head never completes
+      const answer = await sendInPieces(slow.port, [head.slice(0, 20), ...head.slice(20, 120)], 20);
+      expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+      expect(Date.now() - started).toBeLessThan(1900);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('hands a head split over many packets to node\'s parser once it turns out oversized', async () => {
