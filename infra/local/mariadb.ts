@@ -55,6 +55,16 @@ export function findMariadbBinaries(env: NodeJS.ProcessEnv = process.env): { ser
   };
 }
 
+/** Where `up` keeps its MariaDB (the plan's storage server dataDir for the local target). */
+export function localMariadbDir(runDir: string): string {
+  return join(runDir, 'data', 'mariadb');
+}
+
+/** mariadbd's pid file below `dir` (read by `down` when the supervisor died). */
+export function mariadbPidFile(dir: string): string {
+  return join(dir, 'mariadbd.pid');
+}
+
 /** A unix socket path must fit sun_path (108 bytes); long run dirs get one in the temp dir. */
 export function mariadbSocketPath(dir: string): string {
   const p = join(dir, 'mariadb.sock');
@@ -71,7 +81,7 @@ export function mariadbArgs(spec: LocalMariadbSpec): string[] {
     `--port=${spec.port}`,
     `--bind-address=${spec.host}`,
     `--socket=${mariadbSocketPath(spec.dir)}`,
-    `--pid-file=${join(spec.dir, 'mariadbd.pid')}`,
+    `--pid-file=${mariadbPidFile(spec.dir)}`,
     `--log-error=${spec.logFile}`,
     '--skip-name-resolve',
     '--character-set-server=utf8mb4',
@@ -144,7 +154,8 @@ export async function startLocalMariadb(spec: LocalMariadbSpec, timeoutMs = 60_0
     if (r.status !== 0) throw new LocalClusterError(`mariadb-install-db failed for ${dataDir}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`, 'check that the folder is writable and mariadb-server is installed');
   }
   const fd = openSync(spec.logFile, 'a');
-  const proc = spawn(bins.server, mariadbArgs(spec), { stdio: ['ignore', fd, fd] });
+  // Its own process group: a Ctrl-C meant for `up` must not stop MariaDB before the nodes flushed.
+  const proc = spawn(bins.server, mariadbArgs(spec), { stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   const db = new LocalMariadb(spec, proc);
   const socketPath = mariadbSocketPath(spec.dir);
