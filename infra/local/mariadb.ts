@@ -31,6 +31,8 @@ export interface LocalMariadbSpec {
   readonly password: string;
   /** mariadbd's error log. */
   readonly logFile: string;
+  /** Command prefix mariadbd runs under, e.g. `ip netns exec <ns>` (tests on namespace hosts). */
+  readonly prefix?: readonly string[];
 }
 
 function findBinary(name: string, extra: readonly string[], env: NodeJS.ProcessEnv): string {
@@ -155,7 +157,8 @@ export async function startLocalMariadb(spec: LocalMariadbSpec, timeoutMs = 60_0
   }
   const fd = openSync(spec.logFile, 'a');
   // Its own process group: a Ctrl-C meant for `up` must not stop MariaDB before the nodes flushed.
-  const proc = spawn(bins.server, mariadbArgs(spec), { stdio: ['ignore', fd, fd], detached: true });
+  const [cmd, ...args] = [...(spec.prefix ?? []), bins.server, ...mariadbArgs(spec)];
+  const proc = spawn(cmd!, args, { stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
   const db = new LocalMariadb(spec, proc);
   const socketPath = mariadbSocketPath(spec.dir);
