@@ -92,6 +92,8 @@ export function mariadbArgs(spec: LocalMariadbSpec): string[] {
     '--innodb-buffer-pool-size=64M',
     '--innodb-log-file-size=32M',
     '--max-connections=200',
+    // A base's snapshot is one row (docs/deploy.md, sizing).
+    '--max-allowed-packet=256M',
     ...(isRoot() ? ['--user=root'] : []),
   ];
 }

@@ -29,7 +29,8 @@ export function mariadbContainerSpec(plan: Plan): MariadbContainerSpec | null {
   return {
     server: st.server,
     containerName: `${plan.name}-${st.server.name}`,
-    command: [`--port=${st.server.port}`, '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin'],
+    // A base's snapshot is one row: max_allowed_packet well above the largest base (docs/deploy.md).
+    command: [`--port=${st.server.port}`, '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin', '--max-allowed-packet=256M'],
     env: [
       `MARIADB_DATABASE=${st.database}`,
       `MARIADB_USER=${st.user}`,

@@ -34,6 +34,8 @@ export interface MariadbStorageOptions {
 }
 
 const BACKEND = 'mariadb';
+/** Operation JSON per INSERT statement (MariaDB's max_allowed_packet defaults to 16 MiB). */
+const CHUNK_BYTES = 4 * 1024 * 1024;
 
 function unavailable(err: unknown): Error {
   if (err instanceof FencedError || err instanceof StoredDataError || err instanceof StorageUnavailableError) return err;
@@ -218,9 +220,28 @@ class MariadbLogSink implements LogSink {
   ) {}
 
   async write(records: readonly LogRecord[]): Promise<void> {
-    const rows = records.map(() => 'SELECT ? AS version, ? AS operation').join(' UNION ALL ');
+    // One statement per chunk of about CHUNK_BYTES, so a batch of large operations stays under
+    // max_allowed_packet. Chunks are stored in version order; a failure fails the whole batch
+    // (outcome unknown), and a stored prefix is then simply read back by the next load.
+    let chunk: Array<{ v: number; json: string }> = [];
+    let bytes = 0;
+    for (const r of records) {
+      const json = JSON.stringify(r.op);
+      if (chunk.length > 0 && bytes + json.length > CHUNK_BYTES) {
+        await this.store1(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push({ v: r.v, json });
+      bytes += json.length;
+    }
+    await this.store1(chunk);
+  }
+
+  private async store1(chunk: ReadonlyArray<{ v: number; json: string }>): Promise<void> {
+    const rows = chunk.map(() => 'SELECT ? AS version, ? AS operation').join(' UNION ALL ');
     const values: unknown[] = [this.uuid, this.token];
-    for (const r of records) values.push(r.v, JSON.stringify(r.op));
+    for (const r of chunk) values.push(r.v, r.json);
     values.push(this.bucket, this.token);
     const res = await this.store.query<{ affectedRows: number }>(
       `INSERT INTO dtable_operations (base_uuid, version, token, operation)
@@ -228,13 +249,13 @@ class MariadbLogSink implements LogSink {
        WHERE f.bucket = ? AND f.token <= ?`,
       values,
     );
-    if (res.affectedRows === records.length) {
-      this.sinceSnapshot += records.length;
+    if (res.affectedRows === chunk.length) {
+      this.sinceSnapshot += chunk.length;
       return;
     }
     const fence = await this.store.fenceOf(this.bucket);
     if (fence > this.token) throw new FencedError(this.uuid, this.token, fence);
-    throw new StorageUnavailableError(BACKEND, `stored ${res.affectedRows} of ${records.length} operations of ${this.uuid} (fence row of bucket ${this.bucket}: ${fence})`);
+    throw new StorageUnavailableError(BACKEND, `stored ${res.affectedRows} of ${chunk.length} operations of ${this.uuid} (fence row of bucket ${this.bucket}: ${fence})`);
   }
 
   committed(dtable: Dtable): void {

@@ -311,7 +311,7 @@ describe('three-host cluster', () => {
     expect(db.volumes).toEqual([{ volume_name: '${docker_volume.mariadb_data.name}', container_path: '/var/lib/mysql' }]);
     expect(s.json.resource['docker_volume']!['mariadb_data']).toMatchObject({ name: 'trio-mariadb-data', provider: 'docker.host-a' });
     expect(db.ports).toEqual([{ internal: 3306, external: 3306 }]);
-    expect(db.command).toEqual(['--port=3306', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin']);
+    expect(db.command).toEqual(['--port=3306', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin', '--max-allowed-packet=256M']);
     expect(db.healthcheck).toMatchObject({ test: ['CMD', 'healthcheck.sh', '--connect', '--innodb_initialized'] });
     expect(db.wait).toBe(true);
   });

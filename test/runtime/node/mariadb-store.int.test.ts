@@ -90,6 +90,19 @@ describe('MariadbBaseStore', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('stores a group commit larger than one statement in several, in version order', async () => {
+    const uuid = uuidIn('1e');
+    const a = await store.open(uuid, 10);
+    await a.append(table).durable;
+    const big = 'x'.repeat(1_500_000);
+    await Promise.all(Array.from({ length: 6 }, (_, i) => a.append(row(`big${i}`, big)).durable));
+    await a.close();
+    const b = await store.open(uuid, 20);
+    expect(ids(b)).toEqual(Array.from({ length: 6 }, (_, i) => `big${i}`));
+    expect(b.dtable.tables[0]!.rows.every((r) => r.Name === big)).toBe(true);
+    await b.close();
+  });
+
   it('keeps 4-byte UTF-8 text intact', async () => {
     const uuid = uuidIn('15');
     const a = await store.open(uuid, 10);
