@@ -79,7 +79,8 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   const { layout, plan, specs } = cluster;
   acquireLock(layout);
   const out = opts.out;
-  const leftovers = leftoverProcesses(layout);
+  const db = runningMariadb(layout);
+  const leftovers = [...leftoverProcesses(layout), ...(db === null ? [] : [{ name: 'mariadb', pid: db }])];
   if (leftovers.length > 0) {
     releaseLock(layout);
     throw new LocalClusterError(
@@ -293,20 +294,26 @@ export interface StopResult {
   readonly orphansKilled: readonly string[];
 }
 
-/** The local MariaDB left by a dead supervisor (its pid file names a live mariadbd): SIGTERM, then SIGKILL. */
-async function stopOrphanMariadb(layout: RunDirLayout): Promise<boolean> {
+/** The pid of the run dir's local mariadbd when one runs (its pid file names a live mariadbd), else null. */
+function runningMariadb(layout: RunDirLayout): number | null {
   let pid: number;
   try {
     pid = Number(readFileSync(mariadbPidFile(localMariadbDir(layout.root)), 'utf8').trim());
   } catch {
-    return false;
+    return null;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return false;
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
   try {
-    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mariadbd')) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mariadbd') ? pid : null;
   } catch {
-    return false;
+    return null;
   }
+}
+
+/** The local MariaDB left by a dead supervisor: SIGTERM, then SIGKILL. */
+async function stopOrphanMariadb(layout: RunDirLayout): Promise<boolean> {
+  const pid = runningMariadb(layout);
+  if (pid === null) return false;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 30_000;
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
