@@ -148,8 +148,13 @@ export class BucketOwnership implements BucketGate {
         await this.hooks.claim(bucket, r.token);
       } catch (err) {
         if ((err as Error).name === 'FencedError') {
-          // A newer owner token holds the storage fence: this key is not the newest owner.
-          this.log.error({ bucket, token: r.token, err: (err as Error).message }, 'bucket fenced at storage by a newer token; giving it up');
+          // A newer owner token holds the storage fence: this key is not the newest owner. With
+          // a healthy cluster this cannot happen; it means the storage's fences come from another
+          // etcd (etcd recreated while the database was kept: docs/deploy.md#base-storage).
+          this.log.error(
+            { bucket, token: r.token, err: (err as Error).message },
+            'bucket fenced at storage by a newer token than its owner key; giving it up (was etcd recreated while the base storage was kept?)',
+          );
           await releaseOwnership(this.client, this.view.ks, bucket, r.token).catch(() => undefined);
           return;
         }

@@ -190,7 +190,8 @@ describe.skipIf(!available)('MariaDB storage under network faults (namespace hos
     rig.cut([db.port]);
     const cutAt = Date.now();
     const first503 = await until('a 503 from the node cut from MariaDB', async () => {
-      const r = await post(n1.url, ua, 'rows/', { table_name: 'T', row: { _id: `probe-${Date.now()}`, Name: 'p' } }, 20_000);
+      // A write in flight when the packets stop waits for the storage's socket timeout (15 s).
+      const r = await post(n1.url, ua, 'rows/', { table_name: 'T', row: { _id: `probe-${Date.now()}`, Name: 'p' } }, 30_000);
       return r.status === 503 ? r.body.error_type : null;
     }, 40_000, 200);
     const bBefore = onB.ackedSince(cutAt);
