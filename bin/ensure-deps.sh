@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the cluster and its tests need, only where it is missing: npm dependencies
-# (npm ci) and etcd from Debian's packages. Sourced by bin/up and bin/test.
+# (npm ci), etcd and MariaDB from Debian's packages. Sourced by bin/up and bin/test.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -12,9 +12,11 @@ command -v etcd >/dev/null || need_pkgs+=(etcd-server)
 command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
 # dtable-web compatibility tests read the cluster with Debian's python3-etcd3, as dtable-web does.
 /usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || need_pkgs+=(python3-etcd3)
+# MariaDB base storage (cluster.yaml storage.kind mariadb): `up` and the tests run Debian's mariadbd.
+{ command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || need_pkgs+=(mariadb-server)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
-    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl) yourself" >&2
+    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl) and MariaDB 10.6+ (mariadbd, mariadb-install-db) yourself" >&2
     exit 1
   fi
   echo "==> installing ${need_pkgs[*]} from Debian's packages"

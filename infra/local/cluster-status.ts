@@ -1,5 +1,6 @@
 // What `status` reports and `up` waits for: the cluster as etcd sees it (through the ClusterView
 // adapter), the health of every process, and the supervisor's state. Reads only.
+import { createConnection } from 'node:net';
 import { BUCKETS } from '../../runtime/cluster/buckets.ts';
 import { ROOT_USER } from '../../runtime/cluster/access-policy.ts';
 import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
@@ -32,6 +33,8 @@ export interface ClusterStatus {
   web: { url: string; healthy: boolean };
   proxy: { url: string; admin_url: string; healthy: boolean };
   etcd: { endpoints: string[]; healthy: boolean; members: Array<{ name: string; client_url: string; healthy: boolean }> };
+  /** Base storage: the shared folder, or the MariaDB server (healthy: it accepts TCP connections). */
+  storage: { kind: 'filesystem'; dir: string } | { kind: 'mariadb'; address: string; database: string; healthy: boolean };
   nodes: NodeStatus[];
   monitor: { leader: string | null; replicas: Array<{ monitor_id: string; healthy: boolean }> };
   assignment: { epoch: number | null; assigned: number; buckets: Record<string, string> } | null;
@@ -54,6 +57,20 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
       },
     );
   });
+
+/** Whether host:port accepts a TCP connection within `timeoutMs`. */
+function tcpOpen(host: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
 
 /** Opens a ClusterView on the plan's etcd; the caller closes view and client. */
 export async function openView(plan: Plan, timeoutMs = 5000): Promise<{ client: Etcd3; view: ClusterView }> {
@@ -84,13 +101,15 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
   const state = readState(layout);
   const supPid = runningSupervisor(layout);
   const health = async (url: string) => probe(url, 1500);
-  const [webOk, proxyOk, etcdHealth, nodeHealth, monHealth] = await Promise.all([
+  const st = plan.storage;
+  const [webOk, proxyOk, etcdHealth, nodeHealth, monHealth, storageOk] = await Promise.all([
     health(plan.web.url.replace(/\/$/, '') + '/health'),
     health(`${plan.proxy.adminUrl.replace(/\/$/, '')}/health`),
     // With TLS, the plain-http metrics URL serves /health without a client certificate.
     Promise.all(plan.etcd.members.map((m) => health(m.metricsPort === null ? `${m.clientUrl}/health` : `http://${m.host}:${m.metricsPort}/health`))),
     Promise.all(plan.nodes.map((n) => health(`http://${n.host}:${n.port}/health`))),
     Promise.all(plan.monitors.map((m) => health(`http://${m.host}:${m.metricsPort}/health`))),
+    st.kind === 'mariadb' ? tcpOpen(st.host, st.port, 1500) : Promise.resolve(true),
   ]);
   const status: ClusterStatus = {
     cluster: plan.name,
@@ -103,6 +122,10 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
       healthy: etcdHealth.filter(Boolean).length > plan.etcd.members.length / 2,
       members: plan.etcd.members.map((m, i) => ({ name: m.name, client_url: m.clientUrl, healthy: etcdHealth[i]! })),
     },
+    storage:
+      st.kind === 'mariadb'
+        ? { kind: 'mariadb', address: `${st.host}:${st.port}`, database: st.database, healthy: storageOk }
+        : { kind: 'filesystem', dir: plan.nodes[0]?.storageDir ?? '' },
     nodes: plan.nodes.map((n, i) => ({
       node_id: n.nodeId,
       node_url: n.nodeUrl,

@@ -25,6 +25,7 @@ import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
 import type { ClusterCerts } from './tls.ts';
 import { STOP_ORDER, Supervisor, type SupervisorOptions } from './supervisor.ts';
 import { ClusterRunningError, LocalClusterError } from './errors.ts';
+import { findMariadbBinaries, localMariadbDir, mariadbPidFile, startLocalMariadb, type LocalMariadb } from './mariadb.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -45,6 +46,7 @@ export function localCluster(plan: Plan, files: readonly RenderedFile[], configF
   if (plan.target !== 'local' || !plan.runDir) throw new Error('the local launcher needs a plan resolved for the local target');
   const layout = runDirLayout(plan.runDir);
   const etcdBin = findEtcdBinary();
+  if (plan.storage.kind === 'mariadb') findMariadbBinaries();
   const specs = launchSpecs(plan, files, {
     configDir: layout.configDir,
     logDir: layout.logDir,
@@ -77,7 +79,8 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   const { layout, plan, specs } = cluster;
   acquireLock(layout);
   const out = opts.out;
-  const leftovers = leftoverProcesses(layout);
+  const db = runningMariadb(layout);
+  const leftovers = [...leftoverProcesses(layout), ...(db === null ? [] : [{ name: 'mariadb', pid: db }])];
   if (leftovers.length > 0) {
     releaseLock(layout);
     throw new LocalClusterError(
@@ -86,6 +89,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
     );
   }
   let supervisor: Supervisor | null = null;
+  let mariadb: LocalMariadb | null = null;
   let signalled = 0;
   let wake: () => void = () => undefined;
   const stopRequested = new Promise<void>((r) => (wake = r));
@@ -121,6 +125,8 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
       if (dir) mkdirSync(dir, { recursive: true });
     }
     out.line(`run dir ${layout.root}`);
+    // Base storage first and stopped last: nodes flush into it when they stop.
+    mariadb = await startMariadbOf(plan, layout, secrets, out);
     supervisor = new Supervisor({
       specs,
       layout,
@@ -148,6 +154,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
       started.catch(() => undefined);
     }
     await sup.stop();
+    await stopMariadb(mariadb, out);
     out.line('stopped; no process left running');
     return 0;
   } catch (err) {
@@ -155,6 +162,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
       supervisor.markFailed(err as Error);
       await supervisor.stop();
     }
+    await stopMariadb(mariadb, out);
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
@@ -166,6 +174,32 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `storage: {kind: mariadb}`: a private MariaDB under the run dir on the plan's local port. */
+async function startMariadbOf(plan: Plan, layout: RunDirLayout, secrets: ClusterSecrets, out: Output): Promise<LocalMariadb | null> {
+  const st = plan.storage;
+  if (st.kind !== 'mariadb' || !st.server) return null;
+  await checkPortsFree([{ name: st.server.name, ports: [{ host: st.server.listenHost, port: st.port, slot: `${st.server.name}.client` }] }]);
+  const t0 = Date.now();
+  const db = await startLocalMariadb({
+    dir: st.server.dataDir,
+    host: st.server.listenHost,
+    port: st.port,
+    database: st.database,
+    user: st.user,
+    password: secrets.storagePassword ?? '',
+    logFile: join(layout.logDir, `${st.server.name}.log`),
+  });
+  out.line(`  ✓ ${st.server.name} (pid ${db.pid}) serves ${st.host}:${st.port}/${st.database} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  return db;
+}
+
+async function stopMariadb(db: LocalMariadb | null, out: Output): Promise<void> {
+  if (!db?.running) return;
+  const t0 = Date.now();
+  await db.stop();
+  out.line(`  ✓ stopped mariadb in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+}
 
 /** Generates (or reuses) the run dir's certificates; they must be where the plan and the rendered configs say. */
 async function localCertificatesOf(plan: Plan): Promise<ClusterCerts> {
@@ -260,6 +294,33 @@ export interface StopResult {
   readonly orphansKilled: readonly string[];
 }
 
+/** The pid of the run dir's local mariadbd when one runs (its pid file names a live mariadbd), else null. */
+function runningMariadb(layout: RunDirLayout): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(mariadbPidFile(localMariadbDir(layout.root)), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mariadbd') ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The local MariaDB left by a dead supervisor: SIGTERM, then SIGKILL. */
+async function stopOrphanMariadb(layout: RunDirLayout): Promise<boolean> {
+  const pid = runningMariadb(layout);
+  if (pid === null) return false;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 30_000;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  return true;
+}
+
 /** `down`: signals the run dir's supervisor and waits until it and every child are gone. */
 export async function stopCluster(layout: RunDirLayout, out: Output, timeoutMs = 90_000): Promise<StopResult> {
   const pid = runningSupervisor(layout);
@@ -279,7 +340,9 @@ export async function stopCluster(layout: RunDirLayout, out: Output, timeoutMs =
       }
       out.line(`  ✓ stopped ${group.map((p) => p.name).join(', ')} in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
     }
-    return { wasRunning: false, orphansKilled: orphans.map((p) => p.name) };
+    const db = await stopOrphanMariadb(layout);
+    if (db) out.line(`  ✓ stopped mariadb`);
+    return { wasRunning: false, orphansKilled: [...orphans.map((p) => p.name), ...(db ? ['mariadb'] : [])] };
   }
   out.line(`stopping the cluster in ${layout.root} (supervisor pid ${pid})`);
   process.kill(pid, 'SIGTERM');

@@ -37,7 +37,7 @@ function portFree(host: string, port: number): Promise<boolean> {
 }
 
 /** Throws PortInUseError for the first port of `specs` that something else listens on. */
-export async function checkPortsFree(specs: readonly ProcessSpec[]): Promise<void> {
+export async function checkPortsFree(specs: ReadonlyArray<Pick<ProcessSpec, 'name' | 'ports'>>): Promise<void> {
   for (const spec of specs) {
     for (const claim of spec.ports) {
       if (!(await portFree(claim.host, claim.port))) throw new PortInUseError(claim.host, claim.port, spec.name, claim.slot);

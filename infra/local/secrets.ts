@@ -9,6 +9,8 @@ import type { Plan } from '../plan/types.ts';
 export interface ClusterSecrets {
   readonly privateKey: string;
   readonly adminToken: string;
+  /** The nodes' MariaDB password (storage kind mariadb), else undefined. */
+  readonly storagePassword?: string;
   /** Where each value came from. */
   readonly source: { readonly privateKey: 'env' | 'run-dir'; readonly adminToken: 'env' | 'run-dir' };
   /** Environment entries to pass to every child: `{ [env name]: value }`. */
@@ -18,6 +20,7 @@ export interface ClusterSecrets {
 interface StoredSecrets {
   private_key?: string;
   admin_token?: string;
+  storage_password?: string;
 }
 
 function readStored(file: string): StoredSecrets {
@@ -44,6 +47,8 @@ export function ensureSecrets(plan: Plan, file: string, env: NodeJS.ProcessEnv =
   };
   const [privateKey, pkSource] = pick(privateKeyEnv, 'private_key', 32);
   const [adminToken, atSource] = pick(adminTokenEnv, 'admin_token', 24);
+  const storageEnv = plan.storage.kind === 'mariadb' ? plan.storage.passwordEnv : null;
+  const storagePassword = storageEnv ? pick(storageEnv, 'storage_password', 24)[0] : undefined;
   if (changed) {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
@@ -52,8 +57,9 @@ export function ensureSecrets(plan: Plan, file: string, env: NodeJS.ProcessEnv =
   return {
     privateKey,
     adminToken,
+    ...(storagePassword !== undefined ? { storagePassword } : {}),
     source: { privateKey: pkSource, adminToken: atSource },
-    env: { [privateKeyEnv]: privateKey, [adminTokenEnv]: adminToken },
+    env: { [privateKeyEnv]: privateKey, [adminTokenEnv]: adminToken, ...(storageEnv && storagePassword !== undefined ? { [storageEnv]: storagePassword } : {}) },
   };
 }
 

@@ -2,7 +2,7 @@
 // in cluster.yaml. Shared by the semantic checks and plan resolution. Pure.
 import type { ClusterModel } from './schema.ts';
 
-export type InstanceKind = 'etcd' | 'node' | 'proxy' | 'monitor' | 'web';
+export type InstanceKind = 'etcd' | 'node' | 'proxy' | 'monitor' | 'web' | 'mariadb';
 
 export interface PortSlot {
   /** `<instance>.<role>`: the key of `local.ports`. */
@@ -32,6 +32,8 @@ export interface ModelInstance {
 export const RESERVED_NAMES = ['dtable-web', 'dtable-db'] as const;
 
 export const WEB_NAME = 'web';
+/** The MariaDB server of `storage: {kind: mariadb}`: a container (docker_host) or `up`'s local server. */
+export const MARIADB_NAME = 'mariadb';
 
 export function monitorName(index: number): string {
   return `monitor-${index + 1}`;
@@ -110,5 +112,18 @@ export function instancesOf(model: ClusterModel): ModelInstance[] {
     dockerHostRef: model.web.docker_host ?? p.docker_host ?? null,
     ports: [{ slot: `${WEB_NAME}.http`, role: 'http', port: model.web.port, path: ['web', 'port'] }],
   });
+  // Last, so adding MariaDB storage moves no local port of the other instances.
+  const st = model.storage;
+  if (st.kind === 'mariadb') {
+    out.push({
+      kind: 'mariadb',
+      name: MARIADB_NAME,
+      path: ['storage'],
+      namePath: ['storage', 'kind'],
+      host: st.host,
+      dockerHostRef: st.docker_host ?? null,
+      ports: [{ slot: `${MARIADB_NAME}.client`, role: 'client', port: st.port, path: ['storage', 'port'] }],
+    });
+  }
   return out;
 }

@@ -43,6 +43,14 @@ export const DEFAULTS = {
   metricsPort: 9105,
   webPort: 8000,
   localBasePort: 17000,
+  storageKind: 'filesystem',
+  mariadbPort: 3306,
+  mariadbDatabase: 'dtable_bases',
+  mariadbUser: 'dtable',
+  mariadbPasswordEnv: 'DTABLE_STORAGE_PASSWORD',
+  mariadbImage: 'mariadb:10.11',
+  mariadbPoolSize: 4,
+  snapshotEvery: 1000,
 } as const;
 
 // Instance names become folder names, container names and etcd member names.
@@ -217,6 +225,54 @@ const etcdTls = z
   .strict()
   .describe('etcd TLS and access control.');
 
+// Where bases live (DESIGN.md section 13). Bases move between nodes with their buckets, so every
+// node must reach the same storage: a folder only works when all nodes share one host.
+const sqlIdentifier = z
+  .string()
+  .regex(/^[A-Za-z0-9_]{1,64}$/, { error: 'must be 1 to 64 letters, digits or "_"' });
+
+const filesystemStorage = z
+  .object({
+    kind: z.literal('filesystem').describe('Bases in a folder every node shares: one host only (the local launcher, a single Docker host).'),
+  })
+  .strict();
+
+const mariadbStorage = z
+  .object({
+    kind: z.literal('mariadb').describe('Bases in MariaDB (snapshots and an operation log per base, fenced by owner token): nodes on any host.'),
+    host: hostName.describe('Host name or IP address every node reaches MariaDB at.'),
+    port: port.default(DEFAULTS.mariadbPort).describe('MariaDB port. Default 3306.'),
+    database: sqlIdentifier.default(DEFAULTS.mariadbDatabase).describe('Database; the nodes create and migrate its tables. Default `dtable_bases`.'),
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,80}$/, { error: 'must be letters, digits, "_", "." and "-" (at most 80)' })
+      .default(DEFAULTS.mariadbUser)
+      .describe('MariaDB user of the nodes. Default `dtable`.'),
+    password_env: envName
+      .default(DEFAULTS.mariadbPasswordEnv)
+      .describe('Environment variable holding the MariaDB password (never the password itself). Default DTABLE_STORAGE_PASSWORD.'),
+    docker_host: dockerHostRef
+      .optional()
+      .describe('Run MariaDB as a container on this entry of `docker_hosts` (Docker stacks). Omit to use an external server you run (and replicate) yourself.'),
+    image: image.default(DEFAULTS.mariadbImage).describe('MariaDB image of that container. Default `mariadb:10.11`.'),
+    data_volume: dataVolume.optional().describe('Docker volume of the MariaDB datadir. Default `<cluster>-mariadb-data`.'),
+    pool_size: z.number().int().min(1).max(100).default(DEFAULTS.mariadbPoolSize).describe('Connections per node. Default 4.'),
+    snapshot_every: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(DEFAULTS.snapshotEvery)
+      .describe('Operations between two snapshots of a base. Default 1000.'),
+  })
+  .strict();
+
+const storage = z
+  .discriminatedUnion('kind', [filesystemStorage, mariadbStorage], {
+    error: 'must be "filesystem" or "mariadb"',
+  })
+  .describe('Where bases live. Default `{kind: filesystem}`: one host only.');
+
 const secrets = z
   .object({
     private_key_env: envName.default(DEFAULTS.privateKeyEnv).describe('Environment variable holding the HS256 key for base access tokens. Default DTABLE_PRIVATE_KEY.'),
@@ -266,6 +322,7 @@ export const clusterFileSchema = z
         tls: etcdTls.default({ enabled: false }),
       })
       .strict(),
+    storage: storage.default({ kind: DEFAULTS.storageKind }),
     nodes: z.array(node).min(1, { error: 'needs at least one dtable-server node' }),
     proxy,
     monitor: monitor.default(() => monitor.parse({})),
@@ -280,3 +337,4 @@ export type ClusterFileInput = z.input<typeof clusterFileSchema>;
 export type ClusterModel = z.output<typeof clusterFileSchema>;
 export type EtcdMemberModel = ClusterModel['etcd']['members'][number];
 export type NodeModel = ClusterModel['nodes'][number];
+export type StorageModel = ClusterModel['storage'];

@@ -25,6 +25,7 @@ export function checkCluster(model: ClusterModel): { errors: PathIssue[]; warnin
   checkUrls(model, errors);
   checkKeyPrefix(model, errors);
   checkLocalPorts(model, instances, errors);
+  checkStorage(model, errors);
 
   const members = model.etcd.members.length;
   if (members % 2 === 0) {
@@ -89,6 +90,7 @@ function checkDockerHosts(model: ClusterModel, instances: ModelInstance[], error
   const known = Object.keys(model.docker_hosts);
   const reported = new Set<string>();
   for (const inst of instances) {
+    if (isExternal(inst)) continue;
     const ref = inst.dockerHostRef;
     const refPath = inst.kind === 'monitor' && model.monitor.docker_host === undefined
       ? ['proxy', 'docker_host']
@@ -118,6 +120,27 @@ function checkDockerHosts(model: ClusterModel, instances: ModelInstance[], error
   }
 }
 
+/** An external MariaDB server (no docker_host) runs on no docker host of ours: no host or port checks. */
+function isExternal(inst: ModelInstance): boolean {
+  return inst.kind === 'mariadb' && inst.dockerHostRef === null;
+}
+
+/**
+ * Bases move between nodes with their buckets, so every node must reach the same storage. A
+ * folder is shared only by containers of one Docker engine (DESIGN.md section 13).
+ */
+function checkStorage(model: ClusterModel, errors: PathIssue[]): void {
+  if (model.storage.kind !== 'filesystem') return;
+  const hosts = [...new Set(model.nodes.map((n) => n.docker_host ?? DEFAULTS.dockerHostName))];
+  if (hosts.length < 2) return;
+  errors.push({
+    path: ['nodes'],
+    at: 'key',
+    message: `nodes run on ${hosts.length} docker hosts (${hosts.join(', ')}) but storage is the filesystem, which only nodes of one host share: a bucket that moves to another host would find none of its bases`,
+    hint: 'add `storage: {kind: mariadb, host: <server>, docker_host: <one of docker_hosts>}` (docs/cluster-yaml.md#storage), or put every node on one docker host',
+  });
+}
+
 function dockerHostOf(inst: ModelInstance): string {
   return inst.dockerHostRef ?? DEFAULTS.dockerHostName;
 }
@@ -129,6 +152,7 @@ function checkPortClashes(model: ClusterModel, instances: ModelInstance[], error
   const byAddress = new Map<string, { inst: ModelInstance; path: readonly PropertyKey[] }>();
   const reported = new Set<string>();
   for (const inst of instances) {
+    if (isExternal(inst)) continue;
     for (const slot of inst.ports) {
       const dockerKey = `${dockerHostOf(inst)}:${slot.port}`;
       const addrKey = `${inst.host.toLowerCase()}:${slot.port}`;

@@ -1,10 +1,10 @@
 // cluster.yaml model → resolved Plan for one target. Pure: no I/O, the same input gives the same
 // plan (paths are resolved against the given configDir only).
 import { isAbsolute, join, resolve } from 'node:path';
-import { instancesOf, monitorName, nodeHost, WEB_NAME } from '../model/instances.ts';
+import { instancesOf, MARIADB_NAME, monitorName, nodeHost, WEB_NAME } from '../model/instances.ts';
 import { DEFAULTS, type ClusterModel } from '../model/schema.ts';
 import { MONITOR_USER, PROXY_USER, ROOT_USER, WEB_USER } from '../../runtime/cluster/access-policy.ts';
-import type { EtcdMemberPlan, EtcdTlsPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, Target, TlsFiles, WebPlan } from './types.ts';
+import type { EtcdMemberPlan, EtcdTlsPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, StoragePlan, Target, TlsFiles, WebPlan } from './types.ts';
 
 export interface ResolveOptions {
   readonly target: Target;
@@ -21,6 +21,9 @@ export const CONTAINER_DATA_DIR = '/data';
 export const LOCAL_DOCKER_HOST = 'local';
 /** Where the certificates are mounted in every container (docker target, etcd.tls). */
 export const CONTAINER_TLS_DIR = '/opt/dtable-cluster/tls';
+
+/** The MariaDB datadir in the official image (docker target). */
+export const CONTAINER_MARIADB_DATA_DIR = '/var/lib/mysql';
 
 /** Thrown when the local target runs out of ports above `local.base_port`. */
 export class PlanError extends Error {
@@ -76,7 +79,7 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       port: p,
       weight: n.weight,
       image: n.image ?? null,
-      storageDir: local ? join(runDir, 'data', 'shared-bases') : `${CONTAINER_DATA_DIR}/bases`,
+      storageDir: model.storage.kind !== 'filesystem' ? '' : local ? join(runDir, 'data', 'shared-bases') : `${CONTAINER_DATA_DIR}/bases`,
     };
   });
 
@@ -124,6 +127,34 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
     url: local || !wm.url ? `http://${webHost}:${webPort}/` : wm.url,
   };
 
+  const st = model.storage;
+  let storage: StoragePlan = { kind: 'filesystem' };
+  if (st.kind === 'mariadb') {
+    const p = port(`${MARIADB_NAME}.client`);
+    const runsHere = local || st.docker_host !== undefined;
+    storage = {
+      kind: 'mariadb',
+      host: local ? LOOPBACK : st.host,
+      port: p,
+      database: st.database,
+      user: st.user,
+      passwordEnv: st.password_env,
+      poolSize: st.pool_size,
+      snapshotEvery: st.snapshot_every,
+      server: runsHere
+        ? {
+            name: MARIADB_NAME,
+            dockerHost: local ? LOCAL_DOCKER_HOST : st.docker_host!,
+            listenHost: local ? LOOPBACK : '0.0.0.0',
+            port: p,
+            dataDir: local ? join(runDir, 'data', MARIADB_NAME) : CONTAINER_MARIADB_DATA_DIR,
+            dataVolume: local ? '' : (st.data_volume ?? `${model.name}-${MARIADB_NAME}-data`),
+            image: st.image,
+          }
+        : null,
+    };
+  }
+
   return {
     target: options.target,
     name: model.name,
@@ -143,6 +174,7 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       hostList: members.map((m) => `${m.host}:${m.clientPort}`),
       tls: tlsOn ? tlsPlan(local ? join(runDir, 'tls') : CONTAINER_TLS_DIR, members, nodes) : null,
     },
+    storage,
     nodes,
     proxy,
     monitors,

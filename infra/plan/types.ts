@@ -61,11 +61,44 @@ export interface NodePlan extends InstanceBase {
   /** Image override for this node (e.g. a SeaTable image); null = the runtime image. */
   readonly image: string | null;
   /**
-   * Base storage, shared by every node because bases move with their buckets: one folder of
-   * the run dir (local) or the shared volume's mount point (docker).
+   * Filesystem base storage (plan.storage.kind filesystem), shared by every node because bases
+   * move with their buckets: one folder of the run dir (local) or the shared volume's mount
+   * point (docker). Empty with MariaDB storage.
    */
   readonly storageDir: string;
 }
+
+/** The MariaDB server this package runs: a container on a docker host, or `up`'s local server. */
+export interface MariadbServerPlan {
+  readonly name: string;
+  readonly dockerHost: string;
+  /** Address mariadbd binds to (0.0.0.0 in the container, 127.0.0.1 locally). */
+  readonly listenHost: string;
+  readonly port: number;
+  /** The datadir: in the container (docker) or `<runDir>/data/mariadb` (local). */
+  readonly dataDir: string;
+  /** Docker volume of the datadir (docker target); empty for local. */
+  readonly dataVolume: string;
+  readonly image: string;
+}
+
+/** Where bases live (cluster.yaml `storage`, DESIGN.md section 13). */
+export type StoragePlan =
+  | { readonly kind: 'filesystem' }
+  | {
+      readonly kind: 'mariadb';
+      /** Where nodes connect: as written (docker), 127.0.0.1 and the local port (local). */
+      readonly host: string;
+      readonly port: number;
+      readonly database: string;
+      readonly user: string;
+      /** Name of the environment variable holding the password; its value never appears in a plan. */
+      readonly passwordEnv: string;
+      readonly poolSize: number;
+      readonly snapshotEvery: number;
+      /** null: an external server the operator runs (docker target without storage.docker_host). */
+      readonly server: MariadbServerPlan | null;
+    };
 
 export interface ProxyPlan extends InstanceBase {
   readonly kind: 'proxy';
@@ -125,6 +158,7 @@ export interface Plan {
     /** null = plain http, no access control. */
     readonly tls: EtcdTlsPlan | null;
   };
+  readonly storage: StoragePlan;
   readonly nodes: readonly NodePlan[];
   readonly proxy: ProxyPlan;
   readonly monitors: readonly MonitorPlan[];

@@ -81,6 +81,8 @@ function file(
     tls?: { at: string; files: TlsFiles | null };
     /** Appended after the template (a fragment that only applies to some plans). */
     extra?: string;
+    /** JSON configs: settings that only apply to some plans, set on the parsed object. */
+    patch?: (json: Record<string, Record<string, unknown>>) => void;
   },
 ): RenderedFile {
   const path = `${spec.instance}/${spec.fileName}`;
@@ -89,6 +91,7 @@ function file(
   if (spec.format === 'json') {
     const json = JSON.parse(contents) as Record<string, Record<string, unknown>>;
     if (spec.tls?.files) (spec.tls.at ? json[spec.tls.at]! : json).tls = { ...spec.tls.files };
+    spec.patch?.(json);
     contents = `${JSON.stringify(json, null, 2)}\n`;
   }
   return {
@@ -119,12 +122,34 @@ export function renderNodeConfig(plan: Plan, node: NodePlan): RenderedFile {
       lease_ttl: plan.leaseTtl,
       weight: node.weight,
       data_dir: node.dataDir,
+      storage_kind: plan.storage.kind,
       storage_dir: node.storageDir,
       private_key_env: plan.secrets.privateKeyEnv,
     },
+    patch: (json) => nodeStorage(plan, json.dtable_cluster!),
     containerPath: `${node.image ? SEATABLE_CONF_DIR : CONTAINER_CONF_DIR}/dtable_server_config.json`,
     tls: { at: 'dtable_cluster', files: clientTls(plan, node.nodeId) },
   });
+}
+
+/**
+ * MariaDB storage: where every node connects and the name of the password's environment
+ * variable (the password itself is never rendered); no storage_dir.
+ */
+function nodeStorage(plan: Plan, dc: Record<string, unknown>): void {
+  const st = plan.storage;
+  if (st.kind !== 'mariadb') return;
+  delete dc.storage_dir;
+  dc.storage = {
+    kind: 'mariadb',
+    host: st.host,
+    port: st.port,
+    database: st.database,
+    user: st.user,
+    password_env: st.passwordEnv,
+    pool_size: st.poolSize,
+    snapshot_every: st.snapshotEvery,
+  };
 }
 
 export function renderProxyConfig(plan: Plan): RenderedFile {

@@ -8,6 +8,7 @@ import type { Construct } from 'constructs';
 import type { Plan, RenderedFile } from '../plan/types.ts';
 import { containerSpecs, type ContainerSpec } from './containers.ts';
 import { DockerHost } from './docker-host.ts';
+import { mariadbContainerSpec, type MariadbContainerSpec } from './mariadb.ts';
 import { logicalId } from './names.ts';
 import { ClusterSecrets } from './secrets.ts';
 
@@ -34,12 +35,13 @@ export class ClusterStack extends TerraformStack {
       throw new Error(`ClusterStack needs a docker plan, got target "${plan.target}"`);
     }
     const specs = containerSpecs(plan, props.files);
-    const secrets = new ClusterSecrets(this, 'secrets', plan.secrets, plan.etcd.tls);
+    const db = mariadbContainerSpec(plan);
+    const secrets = new ClusterSecrets(this, 'secrets', plan.secrets, plan.etcd.tls, plan.storage);
 
     const hosts = new Map<string, DockerHost>();
     for (const h of plan.dockerHosts) {
       const onHost = specs.filter((s) => s.instance.dockerHost === h.name);
-      if (onHost.length === 0) continue;
+      if (onHost.length === 0 && db?.server.dockerHost !== h.name) continue;
       hosts.set(
         h.name,
         new DockerHost(this, `host-${h.name}`, {
@@ -63,9 +65,38 @@ export class ClusterStack extends TerraformStack {
       return host;
     };
 
-    // etcd first: every other container waits for all members to be healthy.
+    // etcd (and MariaDB) first: every other container waits for them to be healthy; nodes also
+    // wait for MariaDB, which holds their bases.
     const etcd = specs.filter((s) => s.instance.kind === 'etcd').map((s) => this.container(s, hostOf(s), secrets, []));
-    for (const spec of specs.filter((s) => s.instance.kind !== 'etcd')) this.container(spec, hostOf(spec), secrets, etcd);
+    const dbHost = db ? hosts.get(db.server.dockerHost) : undefined;
+    if (db && !dbHost) throw new Error(`mariadb: docker host "${db.server.dockerHost}" is not in the plan`);
+    const mariadb = db && dbHost ? [this.mariadbContainer(db, dbHost, secrets)] : [];
+    for (const spec of specs.filter((s) => s.instance.kind !== 'etcd')) {
+      this.container(spec, hostOf(spec), secrets, spec.instance.kind === 'node' ? [...etcd, ...mariadb] : etcd);
+    }
+  }
+
+  private mariadbContainer(spec: MariadbContainerSpec, host: DockerHost, secrets: ClusterSecrets): Container {
+    const { server } = spec;
+    const volume = new Volume(this, `${server.name}-data`, { provider: host.provider, name: server.dataVolume });
+    volume.overrideLogicalId(logicalId(server.name, 'data'));
+    const container = new Container(this, server.name, {
+      provider: host.provider,
+      name: spec.containerName,
+      hostname: server.name,
+      image: host.overrideImage(server.name, server.image).imageId,
+      command: [...spec.command],
+      env: [...spec.env, `${spec.passwordEnv}=${secrets.value('storagePassword')}`],
+      ports: [{ internal: server.port, external: server.port }],
+      restart: 'unless-stopped',
+      healthcheck: { test: [...spec.healthcheck], interval: '10s', timeout: '5s', startPeriod: '60s', retries: 5 },
+      networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
+      volumes: [{ volumeName: volume.name, containerPath: server.dataDir }],
+      wait: true,
+      waitTimeout: HEALTHY_WAIT_SECONDS,
+    });
+    container.overrideLogicalId(logicalId(server.name));
+    return container;
   }
 
   private container(spec: ContainerSpec, host: DockerHost, secrets: ClusterSecrets, dependsOn: Container[]): Container {

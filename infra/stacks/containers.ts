@@ -8,7 +8,7 @@ import type { InstancePlan, Plan, RenderedFile, TlsFiles } from '../plan/types.t
 export const ETCD_BIN = '/usr/local/bin/etcd';
 export const ETCDCTL_BIN = '/usr/local/bin/etcdctl';
 
-export type SecretName = 'privateKey' | 'adminToken';
+export type SecretName = 'privateKey' | 'adminToken' | 'storagePassword';
 
 export type ImageChoice =
   | { readonly kind: 'runtime' }
@@ -147,11 +147,13 @@ function specOf(
           : ['CMD', ETCDCTL_BIN, `--endpoints=http://127.0.0.1:${instance.clientPort}`, 'endpoint', 'health'],
       };
     case 'node': {
-      const secrets = [{ env: plan.secrets.privateKeyEnv, secret: 'privateKey' as const }];
+      const secrets: Array<{ env: string; secret: SecretName }> = [{ env: plan.secrets.privateKeyEnv, secret: 'privateKey' }];
+      if (plan.storage.kind === 'mariadb') secrets.push({ env: plan.storage.passwordEnv, secret: 'storagePassword' });
       if (instance.image !== null) return overrideSpec(base, instance.image, [instance.port], secrets, []);
       return {
         ...base,
-        baseStorageDir: `${instance.dataDir}/${NODE_STORAGE_SUBDIR}`,
+        // Filesystem storage: the host's shared bases volume. MariaDB storage: nothing shared on disk.
+        baseStorageDir: plan.storage.kind === 'filesystem' ? `${instance.dataDir}/${NODE_STORAGE_SUBDIR}` : null,
         image: { kind: 'runtime' },
         command: runtimeCommand('node', configPath),
         env: ['NODE_ENV=production'],

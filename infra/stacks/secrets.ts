@@ -8,11 +8,11 @@ import type { SecretName } from './containers.ts';
 import { certificateVariableName, secretVariableName } from './names.ts';
 
 export class ClusterSecrets extends Construct {
-  private readonly variables: Record<SecretName, TerraformVariable>;
+  private readonly variables: Partial<Record<SecretName, TerraformVariable>>;
   /** etcd.tls PEM files by their path in the containers. */
   private readonly certificates = new Map<string, TerraformVariable>();
 
-  constructor(scope: Construct, id: string, secrets: Plan['secrets'], tls: Plan['etcd']['tls'] = null) {
+  constructor(scope: Construct, id: string, secrets: Plan['secrets'], tls: Plan['etcd']['tls'] = null, storage: Plan['storage'] = { kind: 'filesystem' }) {
     super(scope, id);
     const variable = (envName: string, description: string): TerraformVariable => {
       const v = new TerraformVariable(this, envName, {
@@ -27,6 +27,7 @@ export class ClusterSecrets extends Construct {
     this.variables = {
       privateKey: variable(secrets.privateKeyEnv, 'HS256 key for base access tokens'),
       adminToken: variable(secrets.adminTokenEnv, 'Admin token of the proxy admin port and the web role'),
+      ...(storage.kind === 'mariadb' ? { storagePassword: variable(storage.passwordEnv, `Password of MariaDB user ${storage.user} (base storage)`) } : {}),
     };
     const pems = new Set([...Object.values(tls?.members ?? {}), ...Object.values(tls?.clients ?? {})].flatMap((f) => [f.ca_file, f.cert_file, f.key_file]));
     for (const file of pems) {
@@ -51,6 +52,13 @@ export class ClusterSecrets extends Construct {
 
   /** `ENV=${var.x}`: resolved by Terraform, never written into the synthesized JSON. */
   envEntry(env: string, secret: SecretName): string {
-    return `${env}=${this.variables[secret].stringValue}`;
+    return `${env}=${this.value(secret)}`;
+  }
+
+  /** `${var.x}` of a secret; throws for one the plan does not have (storagePassword without MariaDB storage). */
+  value(secret: SecretName): string {
+    const v = this.variables[secret];
+    if (!v) throw new Error(`no Terraform variable for secret ${secret}`);
+    return v.stringValue;
   }
 }

@@ -20,6 +20,35 @@ const etcdClient = z
   })
   .strict();
 
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable');
+
+/**
+ * Where a node keeps bases (cluster.yaml `storage`, DESIGN.md section 13). `filesystem`: the
+ * folder `storage_dir`, which every node must share (one host). `mariadb`: a MariaDB server every
+ * node reaches; the password is read from the environment variable `password_env`, never from
+ * this file.
+ */
+export const nodeStorageSchema = z
+  .discriminatedUnion('kind', [
+    z.object({ kind: z.literal('filesystem') }).strict(),
+    z
+      .object({
+        kind: z.literal('mariadb'),
+        host: z.string().min(1),
+        port: z.number().int().min(1).max(65535).default(3306),
+        database: z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'expected a database name (letters, digits, "_")'),
+        user: z.string().min(1).max(80),
+        password_env: envVarName,
+        /** Connections per node. */
+        pool_size: z.number().int().min(1).max(100).default(4),
+        /** Operations between two snapshots of a base. */
+        snapshot_every: z.number().int().min(1).default(1000),
+      })
+      .strict(),
+  ])
+  .default({ kind: 'filesystem' });
+export type NodeStorageConfig = z.infer<typeof nodeStorageSchema>;
+
 /**
  * `dtable_server_config.json` of a node. `cluster_config` is exactly SeaTable's block; our node
  * settings sit beside it under `dtable_cluster` so a SeaTable dtable-server can read the same file.
@@ -43,11 +72,12 @@ export const nodeConfigSchema = z
         /** Where bases, the saved lease id and logs live. */
         data_dir: z.string().min(1),
         /**
-         * Base storage shared by every node (bases move between nodes with their buckets):
-         * snapshots and per-owner logs, see docs/node.md. Default `<data_dir>/bases` (the Docker
-         * stacks mount one shared volume there); a local run must render a shared path here.
+         * Filesystem base storage (`storage.kind` filesystem), shared by every node (bases move
+         * between nodes with their buckets): snapshots and per-owner logs, see docs/node.md.
+         * Default `<data_dir>/bases`; a local run must render a shared path here.
          */
         storage_dir: z.string().min(1).optional(),
+        storage: nodeStorageSchema,
         /** Environment variable holding the HS256 key for base access tokens. */
         private_key_env: z.string().default('DTABLE_PRIVATE_KEY'),
         /** Unload a base after this many seconds without use. */

@@ -1,11 +1,11 @@
-// The bases this node has loaded: each opened from shared storage with the fencing token of its
+// The bases this node has loaded: each opened from base storage with the fencing token of its
 // bucket's owner key, written through the group-committing log, broadcast after they are durable,
 // unloaded when idle or when the bucket leaves. Knows nothing of etcd: a BucketGate says which
 // buckets may be served and with which token.
 import { EventEmitter } from 'node:events';
 import { bucketOf } from '../cluster/buckets.ts';
 import { dtableBytes, OperationError, type Dtable, type Operation } from './dtable/model.ts';
-import { BaseStore, type OpenBase } from './storage/base-store.ts';
+import { StorageUnavailableError, StoredDataError, type BaseStorage, type OpenBase } from './storage/storage.ts';
 
 export interface OwnerInfo {
   node_id: string;
@@ -77,7 +77,7 @@ export class LoadedBases extends EventEmitter {
   operations = 0;
 
   constructor(
-    readonly store: BaseStore,
+    readonly store: BaseStorage,
     private readonly gate: BucketGate,
   ) {
     super();
@@ -106,6 +106,8 @@ export class LoadedBases extends EventEmitter {
       try {
         l = await p;
       } catch (err) {
+        // Storage down or a bad stored value: answered 503 / 500 by this node, not sent elsewhere.
+        if (err instanceof StorageUnavailableError || err instanceof StoredDataError) throw err;
         throw new NotOwnedError(bucket, (err as Error).message);
       }
       if (this.gate.tokenFor(bucket) !== token || this.closing.has(bucket)) {

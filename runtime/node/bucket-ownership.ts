@@ -23,6 +23,11 @@ export interface BucketOwnershipHooks {
   unload(bucket: string): Promise<void>;
   /** Forget the bucket at once (lease lost): nothing may be acknowledged for it any more. */
   drop(bucket: string): void;
+  /**
+   * Raise the storage fence of the bucket's bases to the new owner token before serving it, so a
+   * stale owner stores nothing more (optional; a failure is logged: each base is fenced at load too).
+   */
+  claim?: ((bucket: string, token: number) => Promise<void>) | undefined;
 }
 
 export class BucketOwnership implements BucketGate {
@@ -134,6 +139,28 @@ export class BucketOwnership implements BucketGate {
     }
     const r = await takeOwnership(this.client, this.view.ks, bucket, this.reg.nodeId, leaseId);
     if (!r.ok) return;
+    if (this.stopping || this.reg.leaseId !== leaseId) {
+      await releaseOwnership(this.client, this.view.ks, bucket, r.token).catch(() => undefined);
+      return;
+    }
+    if (this.hooks.claim) {
+      try {
+        await this.hooks.claim(bucket, r.token);
+      } catch (err) {
+        if ((err as Error).name === 'FencedError') {
+          // A newer owner token holds the storage fence: this key is not the newest owner. With
+          // a healthy cluster this cannot happen; it means the storage's fences come from another
+          // etcd (etcd recreated while the database was kept: docs/deploy.md#base-storage).
+          this.log.error(
+            { bucket, token: r.token, err: (err as Error).message },
+            'bucket fenced at storage by a newer token than its owner key; giving it up (was etcd recreated while the base storage was kept?)',
+          );
+          await releaseOwnership(this.client, this.view.ks, bucket, r.token).catch(() => undefined);
+          return;
+        }
+        this.log.warn({ bucket, token: r.token, err: (err as Error).message }, 'storage fence not raised at takeover; each base is fenced when it loads');
+      }
+    }
     if (this.stopping || this.reg.leaseId !== leaseId) {
       await releaseOwnership(this.client, this.view.ks, bucket, r.token).catch(() => undefined);
       return;

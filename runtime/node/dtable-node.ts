@@ -15,7 +15,8 @@ import { LoadedBases } from './bases.ts';
 import { BucketOwnership } from './bucket-ownership.ts';
 import { buildNodeApp } from './http/app.ts';
 import { BaseSockets } from './sockets.ts';
-import { BaseStore } from './storage/base-store.ts';
+import { baseStorageFor } from './storage/from-config.ts';
+import type { BaseStorage } from './storage/storage.ts';
 
 export interface DtableNodeOptions {
   config: NodeConfig;
@@ -23,6 +24,8 @@ export interface DtableNodeOptions {
   log: Log & { child?: (b: object) => Log };
   /** Period of the load report; default 5000 ms. */
   loadIntervalMs?: number;
+  /** Where secrets named by the config are read (the MariaDB password); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class DtableNode {
@@ -33,6 +36,7 @@ export class DtableNode {
   private app: FastifyInstance | null = null;
   private sockets: BaseSockets | null = null;
   private bases: LoadedBases | null = null;
+  private storage: BaseStorage | null = null;
   private timers: NodeJS.Timeout[] = [];
   private ready = false;
 
@@ -48,8 +52,15 @@ export class DtableNode {
     const dc = config.dtable_cluster;
     mkdirSync(dc.data_dir, { recursive: true });
     const storageDir = dc.storage_dir ?? join(dc.data_dir, 'bases');
-    mkdirSync(storageDir, { recursive: true });
-    if (!dc.storage_dir) log.warn({ storage_dir: storageDir }, 'storage_dir not set: bases live below data_dir, which must be storage shared by every node or bases lose their data when buckets move');
+    const storage = baseStorageFor(dc.storage, storageDir, this.opts.env ?? process.env, log);
+    this.storage = storage;
+    if (dc.storage.kind === 'filesystem') {
+      mkdirSync(storageDir, { recursive: true });
+      if (!dc.storage_dir) log.warn({ storage_dir: storageDir }, 'storage_dir not set: bases live below data_dir, which must be storage shared by every node or bases lose their data when buckets move');
+    } else {
+      // MariaDB may come up after the node: requests answer 503 until it does, nothing crashes.
+      await storage.ready?.().catch((err: Error) => log.warn({ err: err.message }, 'base storage not ready yet; retried on first use'));
+    }
     const ks = keyspace(dc.key_prefix);
 
     this.client = connectEtcd({ hostList: cc.etcd_host_list, tls: dc.tls });
@@ -69,7 +80,7 @@ export class DtableNode {
       ackGuard: (b: string, t: number) => (gateRef.current ? gateRef.current.ackGuard(b, t) : new Error('not started')),
       ownerInfo: (b: string) => gateRef.current?.ownerInfo(b) ?? null,
     };
-    this.bases = new LoadedBases(new BaseStore(storageDir), gate);
+    this.bases = new LoadedBases(storage, gate);
     const bases = this.bases;
     this.app = buildNodeApp({
       nodeId: cc.node_id,
@@ -93,6 +104,7 @@ export class DtableNode {
         bases.dropBucket(b);
         sockets.closeBucket(b, 'node lost its lease');
       },
+      claim: storage.fenceBucket ? (b, token) => storage.fenceBucket!(b, token) : undefined,
     }, log);
     gateRef.current = this.ownership;
 
@@ -112,7 +124,7 @@ export class DtableNode {
       setInterval(() => void bases.unloadIdle(dc.idle_unload_seconds * 1000), Math.min(dc.idle_unload_seconds * 500, 30_000)),
     );
     for (const t of this.timers) t.unref?.();
-    log.info({ node_id: cc.node_id, listen: dc.listen, storage_dir: storageDir }, 'node started');
+    log.info({ node_id: cc.node_id, listen: dc.listen, storage: dc.storage.kind === 'filesystem' ? { kind: 'filesystem', dir: storageDir } : { kind: 'mariadb', host: dc.storage.host, port: dc.storage.port, database: dc.storage.database } }, 'node started');
   }
 
   /** Port actually listened on (tests pass port 0). */
@@ -128,6 +140,7 @@ export class DtableNode {
     for (const t of this.timers) clearInterval(t);
     await this.ownership?.stop();
     await this.bases?.closeAll();
+    await this.storage?.close().catch(() => undefined);
     await this.reg?.stop().catch((err) => log.warn({ err: (err as Error).message }, 'lease revoke failed'));
     await this.sockets?.close().catch(() => undefined);
     await this.app?.close().catch(() => undefined);

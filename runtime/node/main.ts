@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { ConfigFileError, nodeConfigSchema, readConfigFile } from '../config/files.ts';
 import { DtableNode } from './dtable-node.ts';
+import { StoragePasswordMissingError } from './storage/from-config.ts';
 import { configArg, UsageError } from './process-args.ts';
 
 async function main(): Promise<void> {
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  if (err instanceof ConfigFileError || err instanceof UsageError) {
+  if (err instanceof ConfigFileError || err instanceof UsageError || err instanceof StoragePasswordMissingError) {
     process.stderr.write(`dtable-server node: ${err.message}\n`);
     process.exit(2);
   }

@@ -9,6 +9,7 @@ import { bucketOf, normalizeUuid } from '../cluster/buckets.ts';
 import type { Log } from '../cluster/etcd/log.ts';
 import { verifyToken } from './auth/jwt.ts';
 import { NotOwnedError, WriteOutcomeUnknownError, type AppliedEvent, type LoadedBases } from './bases.ts';
+import { StorageUnavailableError, StoredDataError } from './storage/storage.ts';
 import { OperationError, type Operation } from './dtable/model.ts';
 import { operationSchema } from './dtable/requests.ts';
 
@@ -81,8 +82,9 @@ export class BaseSockets {
       } catch (err) {
         const moved = err instanceof NotOwnedError;
         const unknown = err instanceof WriteOutcomeUnknownError;
-        if (!(err instanceof OperationError) && !moved && !unknown) this.opts.log.error({ err: (err as Error).message }, 'socket operation failed');
-        const type = moved ? 'wrong_node' : unknown ? 'write_outcome_unknown' : 'invalid_request';
+        const storage = err instanceof StorageUnavailableError ? 'storage_unavailable' : err instanceof StoredDataError ? 'storage_data_error' : null;
+        if (!(err instanceof OperationError) && !moved && !unknown && !storage) this.opts.log.error({ err: (err as Error).message }, 'socket operation failed');
+        const type = moved ? 'wrong_node' : unknown ? 'write_outcome_unknown' : (storage ?? 'invalid_request');
         ack({ success: false, error_type: type, error_msg: (err as Error).message, bucket: data.uuid ? bucketOf(data.uuid) : null });
       }
     });

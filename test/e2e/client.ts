@@ -10,6 +10,7 @@ export interface StatusJson {
   web: { url: string; healthy: boolean };
   proxy: { url: string; admin_url: string; healthy: boolean };
   etcd: { endpoints: string[]; healthy: boolean; members: Array<{ name: string; client_url: string; healthy: boolean }> };
+  storage: { kind: string; address?: string; database?: string; healthy?: boolean; dir?: string };
   nodes: Array<{ node_id: string; node_url: string; local_node_url: string; live: boolean; buckets: number; owned: number; weight: number }>;
   monitor: { leader: string | null };
   assignment: { epoch: number | null; assigned: number; buckets: Record<string, string> } | null;

@@ -129,6 +129,11 @@ describe.sequential('local cluster end to end', { timeout: 150_000 }, () => {
     expect(upOutput).toContain('admin token');
   });
 
+  it('status --json names the private MariaDB that up started for the bases, answering on loopback', () => {
+    expect(st.storage).toMatchObject({ kind: 'mariadb', database: 'dtable_bases', healthy: true });
+    expect(st.storage.address).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
   it('status --json reports every node live, all 256 buckets assigned 86/85/85, a monitor leader and healthy etcd', () => {
     expect(st.web.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(st.proxy.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);

@@ -9,7 +9,7 @@ const help = `Usage: dtable-cluster status [--config FILE] [--run-dir DIR] [--js
 Shows the local cluster of cluster.yaml: supervisor and processes, etcd member health, the
 monitor leader, every node (live in etcd, URLs, assigned and owned buckets, weight, load) and the
 assignment epoch. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
-etcd.endpoints[], etcd.members[], nodes[] {node_id, node_url, local_node_url, live, buckets,
+etcd.endpoints[], etcd.members[], storage {kind, address, database, healthy | dir}, nodes[] {node_id, node_url, local_node_url, live, buckets,
 owned, weight, load}, monitor.leader, assignment {epoch, buckets: {hh: node_id}}, processes[].
 Exit code 0 when etcd answers and every node of the plan is live, 1 otherwise.
 
@@ -29,6 +29,8 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(`web    ${s.web.url}  ${yes(s.web.healthy)}`);
   lines.push(`proxy  ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
   lines.push(`etcd   ${s.etcd.healthy ? 'quorum' : 'NO QUORUM'}: ${s.etcd.members.map((m) => `${m.name} ${yes(m.healthy)}`).join(', ')}`);
+  const st = s.storage;
+  lines.push(st.kind === 'mariadb' ? `storage mariadb ${st.address}/${st.database}  ${yes(st.healthy)}` : `storage filesystem ${st.dir}`);
   lines.push(`monitor leader ${s.monitor.leader ?? '(none)'}; ${s.monitor.replicas.map((m) => `${m.monitor_id} ${yes(m.healthy)}`).join(', ')}`);
   if (s.assignment) lines.push(`assignment epoch ${s.assignment.epoch ?? '-'}, ${s.assignment.assigned}/256 buckets assigned`);
   lines.push('nodes');

@@ -6,6 +6,7 @@ import { InvalidUuidError, normalizeUuid } from '../../cluster/buckets.ts';
 import { AuthError, tokenFromHeader, verifyToken, type AccessClaims } from '../auth/jwt.ts';
 import { NotOwnedError, WriteOutcomeUnknownError, type BucketGate, type LoadedBases } from '../bases.ts';
 import { OperationError, tableByName, type Dtable, type Operation } from '../dtable/model.ts';
+import { StorageUnavailableError, StoredDataError } from '../storage/storage.ts';
 import {
   addTableOp,
   bodies,
@@ -56,6 +57,13 @@ export function buildNodeApp(opts: NodeAppOptions): FastifyInstance {
     if (err instanceof WriteOutcomeUnknownError) {
       const owner = opts.gate.ownerInfo(err.bucket);
       return reply.code(503).header('Retry-After', '1').send({ error_type: 'write_outcome_unknown', error_msg: err.message, bucket: err.bucket, node_id: owner?.node_id ?? null, node_url: owner?.node_url ?? null, local_node_url: owner?.local_node_url ?? null });
+    }
+    if (err instanceof StorageUnavailableError) {
+      return reply.code(503).header('Retry-After', '1').send({ error_type: 'storage_unavailable', error_msg: err.message });
+    }
+    if (err instanceof StoredDataError) {
+      req.log.error({ base: err.uuid, where: err.where }, err.message);
+      return reply.code(500).send({ error_type: 'storage_data_error', error_msg: err.message });
     }
     if (err instanceof AuthError) return reply.code(err.status).send({ error_type: 'auth', error_msg: err.message });
     if (err instanceof InvalidUuidError) return reply.code(400).send({ error_type: 'invalid_uuid', error_msg: err.message });

@@ -1,5 +1,6 @@
-// Durable base storage with fencing (DESIGN.md section 6). One directory per base on storage
-// shared by every node:
+// The filesystem backend of base storage (storage.ts): fencing and group commit on a directory
+// every node shares, so all nodes must run on one host (cluster.yaml `storage: {kind: filesystem}`).
+// One directory per base:
 //
 //   fence/<token>          empty marker: owner <token> has taken the base over
 //   seal-<token>           byte length at which a later owner sealed <token>'s log
@@ -15,16 +16,14 @@
 import { closeSync, constants, fsyncSync, openSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyOperation, emptyDtable, type Dtable, type Operation } from '../dtable/model.ts';
+import { applyOperation, emptyDtable, type Dtable } from '../dtable/model.ts';
+import { FencedError, OpenBase, type AckGuard, type BaseStorage, type LogRecord, type LogSink } from './storage.ts';
+
+export { FencedError, OpenBase, type AckGuard, type LogRecord } from './storage.ts';
 
 const pad = (t: number) => String(t).padStart(20, '0');
 const LOG = /^log-(\d{20})\.jsonl$/;
 const SNAP = /^snapshot-(\d{20})\.json$/;
-
-export interface LogRecord {
-  v: number;
-  op: Operation;
-}
 
 interface Snapshot {
   format: 1;
@@ -35,23 +34,12 @@ interface Snapshot {
   dtable: Dtable;
 }
 
-/** A newer owner has taken the base over: this node must not serve it any more. */
-export class FencedError extends Error {
-  override name = 'FencedError';
-  constructor(
-    readonly uuid: string,
-    readonly token: number,
-    readonly newer: number,
-  ) {
-    super(`base ${uuid}: owner token ${token} fenced by newer token ${newer}`);
-  }
-}
-
-/** Extra check before acknowledging (the node's lease must still be valid). */
-export type AckGuard = () => Error | null;
-
-export class BaseStore {
+/** The filesystem backend: a directory shared by every node (one host). */
+export class BaseStore implements BaseStorage {
+  readonly kind = 'filesystem';
   constructor(readonly root: string) {}
+
+  async close(): Promise<void> {}
 
   dir(uuid: string): string {
     return join(this.root, uuid);
@@ -104,92 +92,34 @@ export class BaseStore {
     const validLen = await completeLength(ownLog);
     const fh = await open(ownLog, constants.O_CREAT | constants.O_WRONLY);
     if (validLen !== ownLen) await fh.truncate(validLen);
-    return new OpenBase(uuid, token, dir, d, fh, validLen, guard);
+    return new OpenBase(uuid, token, d, new FileLogSink(uuid, token, dir, fh, validLen), guard);
   }
 }
 
-/** A base loaded by its owner: the in-memory dtable and the group-committing log writer. */
-export class OpenBase {
-  private queue: Array<{ line: string; resolve: () => void; reject: (e: Error) => void }> = [];
-  private flushing: Promise<void> | null = null;
-  private closed = false;
-  private fenced: Error | null = null;
-
+/**
+ * Appends to the owner's log: fsynced, then acknowledged only while no newer fence exists (a
+ * stale owner whose record lands after a newer owner read the log finds that newer fence).
+ */
+class FileLogSink implements LogSink {
   constructor(
-    readonly uuid: string,
-    readonly token: number,
+    private readonly uuid: string,
+    private readonly token: number,
     private readonly dir: string,
-    readonly dtable: Dtable,
     private readonly fh: FileHandle,
     private offset: number,
-    private readonly guard: AckGuard,
   ) {}
 
-  get version(): number {
-    return this.dtable.version;
+  async write(_records: readonly LogRecord[], lines: string): Promise<void> {
+    const buf = Buffer.from(lines);
+    await this.fh.write(buf, 0, buf.length, this.offset);
+    await this.fh.datasync();
+    this.offset += buf.length;
+    const newer = await newestFence(this.dir);
+    if (newer > this.token) throw new FencedError(this.uuid, this.token, newer);
   }
 
-  /** Once set, every later append is refused: the in-memory base may hold unacknowledged changes. */
-  get failure(): Error | null {
-    return this.fenced;
-  }
-
-  /**
-   * Apply `op` in memory and log it; resolves with its version once durable and still owned.
-   * Throws OperationError synchronously-before-logging when the op does not fit.
-   */
-  append(op: Operation): { version: number; durable: Promise<void> } {
-    if (this.fenced) throw this.fenced;
-    if (this.closed) throw new Error(`base ${this.uuid} is closed`);
-    applyOperation(this.dtable, op);
-    const version = ++this.dtable.version;
-    const line = `${JSON.stringify({ v: version, op } satisfies LogRecord)}\n`;
-    const durable = new Promise<void>((resolve, reject) => this.queue.push({ line, resolve, reject }));
-    if (!this.flushing) this.flushing = this.flushLoop();
-    return { version, durable };
-  }
-
-  /** Wait until every queued write is acknowledged or refused. */
-  async flush(): Promise<void> {
-    while (this.flushing) await this.flushing;
-  }
-
-  /** Refuse new appends at once, finish (acknowledge or refuse) the queued ones, close the log. */
   async close(): Promise<void> {
-    this.closed = true;
-    await this.flush();
-    await this.fh.close().catch(() => undefined);
-  }
-
-  private async flushLoop(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        this.queue = [];
-        let err: Error | null = this.fenced;
-        if (!err) {
-          try {
-            const buf = Buffer.from(batch.map((b) => b.line).join(''));
-            await this.fh.write(buf, 0, buf.length, this.offset);
-            await this.fh.datasync();
-            this.offset += buf.length;
-            const newer = await newestFence(this.dir);
-            if (newer > this.token) err = new FencedError(this.uuid, this.token, newer);
-            else err = this.guard();
-          } catch (e) {
-            err = e as Error;
-          }
-        }
-        if (err) {
-          this.fenced ??= err;
-          for (const b of batch) b.reject(err);
-        } else {
-          for (const b of batch) b.resolve();
-        }
-      }
-    } finally {
-      this.flushing = null;
-    }
+    await this.fh.close();
   }
 }
 

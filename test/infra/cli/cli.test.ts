@@ -36,6 +36,17 @@ it("validate exits 0 on the repository's cluster.yaml", async () => {
   expect(r.stdout).toBe('cluster.yaml: ok — cluster "seatable": 3 etcd members, 2 nodes, 1 proxy, 2 monitors, web\n');
 });
 
+it("validate exits 2 naming storage on the repository's cluster.yaml without its storage section (nodes on two hosts)", async () => {
+  const file = join(tmp, 'seed-without-storage.yaml');
+  const text = readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace(/\nstorage:\n(  .*\n)+/, '\n');
+  expect(text).not.toContain('storage:');
+  writeFileSync(file, text);
+  const r = await cli(['validate', '--config', file]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain('nodes run on 2 docker hosts (dtable-server-01, dtable-server-02) but storage is the filesystem');
+  expect(r.stderr).toContain('hint: add `storage: {kind: mariadb');
+});
+
 it('validate prints warnings to stderr and still exits 0', async () => {
   const file = join(tmp, 'one-node.yaml');
   const text = readFileSync(join(ROOT, 'test/fixtures/cluster/base.yaml'), 'utf8').replace(/  - node_id: dtable-server-02\n(    .*\n)+/, '');

@@ -62,7 +62,7 @@ describe('dtable-cluster up: user errors', () => {
 });
 
 describe('ensureSecrets', () => {
-  const plan = { secrets: { privateKeyEnv: 'PK_TEST', adminTokenEnv: 'AT_TEST' } } as unknown as Plan;
+  const plan = { secrets: { privateKeyEnv: 'PK_TEST', adminTokenEnv: 'AT_TEST' }, storage: { kind: 'filesystem' } } as unknown as Plan;
 
   it('generates unset secrets once into a 0600 file and reuses them', async () => {
     cluster = await testCluster();
@@ -80,5 +80,17 @@ describe('ensureSecrets', () => {
     cluster = await testCluster();
     const s = ensureSecrets(plan, join(cluster.runDir, 'secrets.json'), { PK_TEST: 'k', AT_TEST: 't' });
     expect([s.privateKey, s.adminToken, s.source.privateKey]).toEqual(['k', 't', 'env']);
+  });
+
+  it('generates the MariaDB password of mariadb storage once, under the variable storage names', async () => {
+    cluster = await testCluster();
+    const file = join(cluster.runDir, 'secrets.json');
+    const withDb = { ...plan, storage: { kind: 'mariadb', passwordEnv: 'DB_PASS_TEST' } } as unknown as Plan;
+    const a = ensureSecrets(withDb, file, {});
+    const b = ensureSecrets(withDb, file, {});
+    expect(a.storagePassword).toMatch(/^[0-9a-f]{48}$/);
+    expect(b.storagePassword).toBe(a.storagePassword);
+    expect(a.env.DB_PASS_TEST).toBe(a.storagePassword);
+    expect(ensureSecrets(withDb, file, { DB_PASS_TEST: 'from-env' }).storagePassword).toBe('from-env');
   });
 });

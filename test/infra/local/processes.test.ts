@@ -50,11 +50,13 @@ describe('launchSpecs', () => {
     expect(claims.map((c) => c.slot)).toContain('etcd-03.peer');
   });
 
-  it('gives every node the same base storage folder, since bases move with their buckets', () => {
+  it('points every node at the one local MariaDB under the run dir, since bases move with their buckets', () => {
     const { plan } = specs();
     const nodes = renderPlan(plan).filter((f) => f.component === 'node');
     expect(nodes).toHaveLength(3);
-    const dirs = nodes.map((f) => (JSON.parse(f.contents) as { dtable_cluster: { storage_dir: string } }).dtable_cluster.storage_dir);
-    expect(new Set(dirs)).toEqual(new Set(['/run/e2e/data/shared-bases']));
+    const storages = nodes.map((f) => JSON.stringify((JSON.parse(f.contents) as { dtable_cluster: { storage: unknown } }).dtable_cluster.storage));
+    expect(new Set(storages).size).toBe(1);
+    expect(plan.storage.kind === 'mariadb' && plan.storage.server?.dataDir).toBe('/run/e2e/data/mariadb');
+    expect(JSON.parse(storages[0]!)).toMatchObject({ kind: 'mariadb', host: '127.0.0.1', port: plan.storage.kind === 'mariadb' ? plan.storage.port : 0 });
   });
 });

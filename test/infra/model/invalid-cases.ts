@@ -48,7 +48,7 @@ export const INVALID_CASES: InvalidCase[] = [
     name: "a misspelt top-level key",
     text: edit('name: test\n', 'name: test\nlease_tll: 30\n'),
     error: "cluster.yaml:2:1: unknown key \"lease_tll\" (did you mean \"lease_ttl\"?)",
-    hint: "allowed keys here: name, key_prefix, lease_ttl, secrets, docker_hosts, runtime_image, etcd, nodes, proxy, monitor, web, local",
+    hint: "allowed keys here: name, key_prefix, lease_ttl, secrets, docker_hosts, runtime_image, etcd, storage, nodes, proxy, monitor, web, local",
     shape: true,
   },
   {
@@ -279,7 +279,7 @@ export const INVALID_CASES: InvalidCase[] = [
   {
     name: "a second YAML document",
     text: `${BASE}---\na: 1\n`,
-    error: "cluster.yaml:26:1: cluster.yaml must hold a single YAML document (remove the second \"---\")",
+    error: "cluster.yaml:29:1: cluster.yaml must hold a single YAML document (remove the second \"---\")",
     shape: false,
   },
   {
@@ -287,6 +287,39 @@ export const INVALID_CASES: InvalidCase[] = [
     text: edit('proxy:\n', 'proxy:\n  port: 5550.5\n'),
     error: "cluster.yaml:25:9: proxy.port must be a whole number, got number 5550.5",
     shape: true,
+  },
+  {
+    name: "nodes on two docker hosts without storage (filesystem by default)",
+    text: BASE.replace('storage:\n  kind: mariadb\n  host: db.example.com\n', ''),
+    error: "cluster.yaml:16:1: nodes run on 2 docker hosts (default, host-b) but storage is the filesystem, which only nodes of one host share: a bucket that moves to another host would find none of its bases",
+    hint: "add `storage: {kind: mariadb, host: <server>, docker_host: <one of docker_hosts>}` (docs/cluster-yaml.md#storage), or put every node on one docker host",
+    shape: false,
+  },
+  {
+    name: "an unknown storage kind",
+    text: edit('  kind: mariadb\n', '  kind: postgres\n'),
+    error: "cluster.yaml:27:9: storage.kind must be \"filesystem\" or \"mariadb\"",
+    shape: true,
+  },
+  {
+    name: "a MariaDB password written inline",
+    text: edit('  host: db.example.com\n', '  host: db.example.com\n  password_env: "s3cret!pass"\n'),
+    error: "cluster.yaml:29:17: storage.password_env must be the name of an environment variable (letters, digits, \"_\"), not a secret value",
+    shape: true,
+  },
+  {
+    name: "MariaDB storage on an unknown docker host",
+    text: edit('  host: db.example.com\n', '  host: db.example.com\n  docker_host: host-d\n'),
+    error: "cluster.yaml:29:16: unknown docker host \"host-d\"",
+    hint: "did you mean \"host-b\"? (docker_hosts: default, host-b, host-c)",
+    shape: false,
+  },
+  {
+    name: "MariaDB in a container on the port of a node of the same docker host",
+    text: edit('  host: db.example.com\n', '  host: db.example.com\n  docker_host: host-b\n  port: 5000\n'),
+    error: "cluster.yaml:30:9: port 5000 on docker host \"host-b\" is already used by dtable-server-02 (nodes[1].port)",
+    hint: "give one of them another port or put it on another docker host",
+    shape: false,
   },
   {
     name: "an empty node entry",

@@ -279,6 +279,7 @@ describe('three-host cluster', () => {
       'dtable-server-proxy': 'docker.host-a',
       'monitor-1': 'docker.host-a',
       web: 'docker.host-a',
+      mariadb: 'docker.host-a',
     });
     for (const c of Object.values(containers(s))) {
       expect(c.networks_advanced[0]!.name).toBe(`\${docker_network.network_${c.provider.slice('docker.'.length)}.name}`);
@@ -287,18 +288,52 @@ describe('three-host cluster', () => {
 
   it('builds the runtime image and pulls the etcd image on each host that runs them', () => {
     expect(Object.keys(s.json.resource['docker_image']!).sort()).toEqual([
-      'etcd_image_host-a', 'etcd_image_host-b', 'etcd_image_host-c',
+      'etcd_image_host-a', 'etcd_image_host-b', 'etcd_image_host-c', 'mariadb_image',
       'runtime_image_host-a', 'runtime_image_host-b', 'runtime_image_host-c',
     ]);
     expect(container(s, 'dtable-server-02').image).toBe('${docker_image.runtime_image_host-b.image_id}');
     expect(container(s, 'etcd-c').image).toBe('${docker_image.etcd_image_host-c.image_id}');
   });
 
-  it('creates the base storage volume on each host that runs a node', () => {
+  it('shares no base storage volume between hosts: the nodes keep bases in MariaDB', () => {
     const volumes = s.json.resource['docker_volume']!;
-    const bases = Object.keys(volumes).filter((k) => k.startsWith('bases_')).sort();
-    expect(bases).toEqual(['bases_host-a', 'bases_host-b', 'bases_host-c']);
-    expect(volumes['bases_host-b']).toMatchObject({ name: 'trio-bases', provider: 'docker.host-b' });
+    expect(Object.keys(volumes).filter((k) => k.startsWith('bases_'))).toEqual([]);
+    for (const n of ['dtable-server-01', 'dtable-server-02', 'dtable-server-03']) {
+      expect(container(s, n).volumes).toEqual([{ volume_name: `\${docker_volume.${n}_data.name}`, container_path: '/data' }]);
+    }
+  });
+
+  it('runs MariaDB on the docker host storage names, on a data volume, port published, with a healthcheck', () => {
+    const db = container(s, 'mariadb');
+    expect(db.name).toBe('trio-mariadb');
+    expect(db.image).toBe('${docker_image.mariadb_image.image_id}');
+    expect(s.json.resource['docker_image']!['mariadb_image']).toMatchObject({ name: 'mariadb:10.11', provider: 'docker.host-a' });
+    expect(db.volumes).toEqual([{ volume_name: '${docker_volume.mariadb_data.name}', container_path: '/var/lib/mysql' }]);
+    expect(s.json.resource['docker_volume']!['mariadb_data']).toMatchObject({ name: 'trio-mariadb-data', provider: 'docker.host-a' });
+    expect(db.ports).toEqual([{ internal: 3306, external: 3306 }]);
+    expect(db.command).toEqual(['--port=3306', '--character-set-server=utf8mb4', '--collation-server=utf8mb4_bin', '--max-allowed-packet=256M']);
+    expect(db.healthcheck).toMatchObject({ test: ['CMD', 'healthcheck.sh', '--connect', '--innodb_initialized'] });
+    expect(db.wait).toBe(true);
+  });
+
+  it('passes the MariaDB password only as the sensitive variable, to MariaDB and to every node', () => {
+    expect(s.json.variable['trio_storage_password']).toMatchObject({ sensitive: true, type: 'string' });
+    expect(container(s, 'mariadb').env).toEqual(expect.arrayContaining(['MARIADB_DATABASE=dtable_bases', 'MARIADB_USER=dtable', 'MARIADB_PASSWORD=${var.trio_storage_password}']));
+    for (const n of ['dtable-server-01', 'dtable-server-02', 'dtable-server-03']) {
+      expect(container(s, n).env).toContain('TRIO_STORAGE_PASSWORD=${var.trio_storage_password}');
+      const config = JSON.parse(container(s, n).upload[0]!.content) as { dtable_cluster: { storage: Record<string, unknown> } };
+      expect(config.dtable_cluster.storage).toMatchObject({ kind: 'mariadb', host: '10.0.0.1', port: 3306, password_env: 'TRIO_STORAGE_PASSWORD' });
+    }
+    expect(container(s, 'web').env.join(' ')).not.toContain('storage_password');
+  });
+
+  it('starts the nodes only after MariaDB and etcd are healthy', () => {
+    for (const n of ['dtable-server-01', 'dtable-server-02', 'dtable-server-03']) {
+      expect(container(s, n).depends_on).toEqual(
+        expect.arrayContaining(['docker_container.mariadb', 'docker_container.etcd-a', 'docker_container.etcd-b', 'docker_container.etcd-c']),
+      );
+    }
+    expect(container(s, 'web').depends_on).not.toContain('docker_container.mariadb');
   });
 
   it('publishes etcd client and peer ports so members on other hosts reach each other', () => {
@@ -310,7 +345,7 @@ describe('three-host cluster', () => {
   });
 
   it('names the secret variables after the env vars cluster.yaml names', () => {
-    expect(Object.keys(s.json.variable).sort()).toEqual(['trio_admin_token', 'trio_private_key']);
+    expect(Object.keys(s.json.variable).sort()).toEqual(['trio_admin_token', 'trio_private_key', 'trio_storage_password']);
     expect(container(s, 'web').env).toEqual(
       expect.arrayContaining(['TRIO_PRIVATE_KEY=${var.trio_private_key}', 'TRIO_ADMIN_TOKEN=${var.trio_admin_token}']),
     );

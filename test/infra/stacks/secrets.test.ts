@@ -13,6 +13,8 @@ const SECRETS = {
   TF_VAR_dtable_admin_token: 'at-51d0b3c8-never-in-json',
   TRIO_PRIVATE_KEY: 'pk-trio-3b6e-never-in-json',
   TRIO_ADMIN_TOKEN: 'at-trio-a4c2-never-in-json',
+  TRIO_STORAGE_PASSWORD: 'db-trio-77f0-never-in-json',
+  TF_VAR_trio_storage_password: 'db-trio-77f0-never-in-json',
 };
 
 function filesBelow(dir: string): string[] {

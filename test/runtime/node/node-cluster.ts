@@ -25,8 +25,9 @@ export class NodeProcess extends RuntimeProcess {
     readonly nodeId: string,
     readonly port: number,
     configFile: string,
+    env: Record<string, string> = {},
   ) {
-    super({ role: 'node', configFile, name: nodeId, healthUrl: `http://127.0.0.1:${port}/health`, env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY } });
+    super({ role: 'node', configFile, name: nodeId, healthUrl: `http://127.0.0.1:${port}/health`, env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY, ...env } });
   }
 
   get url(): string {
@@ -39,7 +40,20 @@ export interface NodeConfigOptions {
   leaseTtl: number;
   storageDir: string;
   maxBodyBytes?: number;
+  /** MariaDB base storage instead of the shared storage dir (the password goes in the node's env). */
+  mariadb?: MariadbOptions;
 }
+
+/** Where a test MariaDB listens (test/harness/mariadb.ts `options`). */
+export interface MariadbOptions {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+}
+
+export const STORAGE_PASSWORD_ENV = 'DTABLE_STORAGE_PASSWORD';
 
 /** Writes `<dir>/<nodeId>.json` for a node on `port` (data in `<dir>/<nodeId>`) and returns its process, not started. */
 export function writeNodeConfig(dir: string, nodeId: string, port: number, opts: NodeConfigOptions): NodeProcess {
@@ -49,10 +63,17 @@ export function writeNodeConfig(dir: string, nodeId: string, port: number, opts:
     file,
     JSON.stringify({
       cluster_config: { etcd_host_list: opts.hostList, node_id: nodeId, node_url: url, local_node_url: url },
-      dtable_cluster: { listen: { host: '127.0.0.1', port }, lease_ttl: opts.leaseTtl, data_dir: join(dir, nodeId), storage_dir: opts.storageDir, ...(opts.maxBodyBytes ? { max_body_bytes: opts.maxBodyBytes } : {}) },
+      dtable_cluster: {
+        listen: { host: '127.0.0.1', port },
+        lease_ttl: opts.leaseTtl,
+        data_dir: join(dir, nodeId),
+        ...(opts.mariadb ? {} : { storage_dir: opts.storageDir }),
+        ...(opts.mariadb ? { storage: { kind: 'mariadb', host: opts.mariadb.host, port: opts.mariadb.port, database: opts.mariadb.database, user: opts.mariadb.user, password_env: STORAGE_PASSWORD_ENV } } : {}),
+        ...(opts.maxBodyBytes ? { max_body_bytes: opts.maxBodyBytes } : {}),
+      },
     }),
   );
-  return new NodeProcess(nodeId, port, file);
+  return new NodeProcess(nodeId, port, file, opts.mariadb ? { [STORAGE_PASSWORD_ENV]: opts.mariadb.password } : {});
 }
 
 export interface NodeCluster {
@@ -77,6 +98,8 @@ export interface NodeClusterOptions {
   web?: boolean;
   /** Node max_body_bytes (default: the config default, 10 MiB). */
   maxBodyBytes?: number;
+  /** Base storage in this MariaDB instead of a shared dir; each node then has only its private data dir. */
+  mariadb?: MariadbOptions;
 }
 
 /** A uuid whose bucket is `bucket`. */
@@ -107,7 +130,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
     for (let i = 1; i <= opts.nodes; i++) {
       const nodeId = `dtable-server-${String(i).padStart(2, '0')}`;
       const port = await freePort();
-      nodes.push(writeNodeConfig(dir, nodeId, port, { hostList: etcd.hostList, leaseTtl: opts.leaseTtl ?? 10, storageDir, ...(opts.maxBodyBytes ? { maxBodyBytes: opts.maxBodyBytes } : {}) }));
+      nodes.push(writeNodeConfig(dir, nodeId, port, { hostList: etcd.hostList, leaseTtl: opts.leaseTtl ?? 10, storageDir, ...(opts.maxBodyBytes ? { maxBodyBytes: opts.maxBodyBytes } : {}), ...(opts.mariadb ? { mariadb: opts.mariadb } : {}) }));
     }
     // Spread the buckets round-robin before the nodes start, as the monitor would.
     const c = client;
