@@ -152,6 +152,11 @@ export class Forwarder {
     exchange.begin();
   };
 
+  /** Whether a request served on `socket` has an answer that closes the connection. */
+  closesAfterAnswers(socket: Socket): boolean {
+    return this.closing.has(socket);
+  }
+
   /** The exchange served on `socket` is over: the next one pipelined behind it starts. */
   nextOn(socket: Socket): void {
     const line = this.lines.get(socket);

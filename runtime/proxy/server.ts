@@ -34,6 +34,25 @@ export interface ProxyServer {
 /** How long a graceful stop keeps a connection open after the last response it carried promised keep-alive. */
 const KEPT_ALIVE_LINGER_MS = 1000;
 
+/** How long a closing connection keeps reading (and dropping) what the client still sends. */
+const CLOSE_LINGER_MS = 5000;
+
+/**
+ * Lingering close (RFC 9112 section 9.6): where node's server would destroy a connection after a
+ * response that closes it, only its write side is closed, and bytes the client still sends (a
+ * pipelined request) are read and dropped until the client closes or CLOSE_LINGER_MS pass, so
+ * that the client's kernel does not answer them with a reset that discards the last response.
+ */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = function lingering(this: Socket): void {
+    if (this.writable) this.end();
+    const cut = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
+    this.once('close', () => clearTimeout(cut));
+    this.once('end', () => this.destroy());
+    this.resume();
+  };
+}
+
 /** Resolves when `p` settles or at `deadline` (epoch ms), whichever comes first. */
 async function settleBy(p: Promise<unknown>, deadline: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -54,6 +73,7 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   server.headersTimeout = headersTimeout;
   const sockets = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
+    lingerOnClose(socket);
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
@@ -97,8 +117,13 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
     const line = lines.get(socket);
     const broken = line?.last != null && !line.last.complete;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    // Bytes after a request that closes the connection are not a request: nothing to answer, the
+    // connection ends after the answers before them.
+    const closing = err.code === 'HPE_CLOSED_CONNECTION' || opts.forwarder.closesAfterAnswers(socket);
     const answer = broken
       ? () => socket.destroy()
+      : closing
+      ? () => socket.end()
       : () => {
           if (!socket.writable) return socket.destroy();
           opts.forwarder.metrics.local.countStatus(status);

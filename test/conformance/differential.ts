@@ -18,7 +18,7 @@ export async function checkEngine(port: number, node: RecordingNode, bytes: Buff
   const exp = expectedOutcome(framing);
   const mark = node.records.length;
   const mode = exp.after === 'open' ? 'open' : exp.after === 'partial' ? 'halfClose' : 'close';
-  const got = await exchange(port, pieces, { expected: exp.heads.length, heads: exp.heads, mode });
+  const got = await exchange(port, pieces, { expected: exp.heads.length, heads: [...exp.heads, exp.openHeadIsHead], mode });
   const problems: string[] = [];
   if (got.problem) problems.push(got.problem);
   if (!got.closed) problems.push('the connection was not closed');

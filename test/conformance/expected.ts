@@ -30,6 +30,8 @@ export interface Expected {
    * forwards it).
    */
   openHeadAnswers: number[];
+  /** That request is a HEAD (its answers carry no body). */
+  openHeadIsHead: boolean;
 }
 
 type Decision = { answer: number; close: boolean; interim: number[] } | { forward: Forwarded; interim: number[] };
@@ -132,7 +134,7 @@ function decide(r: FramedRequest): Decision {
 }
 
 export function expectedOutcome(f: Framing): Expected {
-  const e: Expected = { statuses: [], forwarded: [], after: 'open', heads: [], errorAnswer: null, openHeadAnswers: [] };
+  const e: Expected = { statuses: [], forwarded: [], after: 'open', heads: [], errorAnswer: null, openHeadAnswers: [], openHeadIsHead: false };
   for (const r of f.requests) {
     const d = decide(r);
     e.statuses.push(...d.interim);
@@ -158,6 +160,7 @@ export function expectedOutcome(f: Framing): Expected {
       if (f.end.head !== null) {
         const d = decide(f.end.head);
         e.openHeadAnswers = 'answer' in d ? [...d.interim, d.answer] : d.interim;
+        e.openHeadIsHead = f.end.head.method === 'HEAD';
       }
       break;
     }
