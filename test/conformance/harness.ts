@@ -2,6 +2,8 @@
 // on a fresh connection, the statuses come back, and the node records the requests that reached it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
+import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 
 /** A request as the recording node (node's own parser) received it. */
 export interface Recorded {
@@ -176,4 +178,34 @@ function readChunked(buf: Buffer, from: number): { body: string; end: number } |
     body += buf.toString('latin1', lineEnd + 2, lineEnd + 2 + size);
     i = lineEnd + 2 + size + 2;
   }
+}
+
+/** A recording node behind one in-process proxy per engine, every bucket routed to it. */
+export async function startEngines(): Promise<{ node: RecordingNode; proxies: Map<string, InProcessProxy>; close(): Promise<void> }> {
+  const node = await startRecordingNode();
+  const proxies = new Map<string, InProcessProxy>();
+  for (const engine of PROXY_ENGINES) {
+    const p = await startInProcessProxy({ engine });
+    p.setRoutes([{ nodeId: 'dtable-server-rec', url: node.url }], allTo('dtable-server-rec'));
+    proxies.set(engine, p);
+  }
+  return {
+    node,
+    proxies,
+    async close() {
+      for (const p of proxies.values()) await p.close();
+      await node.close();
+    },
+  };
+}
+
+/** Writes `text` on a new connection to `port` and resolves with everything read until the close. */
+export function readUntilClose(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', () => s.write(text, 'latin1'));
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('close', () => resolve(got));
+    s.on('error', reject);
+  });
 }

@@ -3,28 +3,21 @@
 // byte by byte in two halves.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
-import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
+import type { InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 import { checkEngine } from './differential.ts';
-import { startRecordingNode, type RecordingNode } from './harness.ts';
+import { startEngines, type RecordingNode } from './harness.ts';
 
 const corpus = JSON.parse(readFileSync(new URL('./fixtures/llhttp-corpus.json', import.meta.url), 'utf8')) as { requests: Array<{ name: string; latin1: string }> };
 
 describe("llhttp's request corpus on every engine", () => {
+  let engines: Awaited<ReturnType<typeof startEngines>>;
   let node: RecordingNode;
-  const proxies = new Map<string, InProcessProxy>();
+  let proxies: Map<string, InProcessProxy>;
   beforeAll(async () => {
-    node = await startRecordingNode();
-    for (const engine of PROXY_ENGINES) {
-      const p = await startInProcessProxy({ engine });
-      p.setRoutes([{ nodeId: 'dtable-server-rec', url: node.url }], allTo('dtable-server-rec'));
-      proxies.set(engine, p);
-    }
+    engines = await startEngines();
+    ({ node, proxies } = engines);
   });
-  afterAll(async () => {
-    for (const p of proxies.values()) await p.close();
-    await node?.close();
-  });
+  afterAll(() => engines?.close());
 
   it(`answers all ${corpus.requests.length} inputs as llhttp frames them`, async () => {
     const failures: string[] = [];

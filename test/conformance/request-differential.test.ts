@@ -6,10 +6,10 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
-import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
+import type { InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 import { checkEngine } from './differential.ts';
 import { pieces, requestCase } from './generate.ts';
-import { startRecordingNode, type RecordingNode } from './harness.ts';
+import { startEngines, type RecordingNode } from './harness.ts';
 
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 20_000);
 const SEED = process.env.CONFORMANCE_SEED === undefined ? undefined : Number(process.env.CONFORMANCE_SEED);
@@ -35,20 +35,14 @@ const REGRESSIONS: Array<[string, number[]]> = [
 ];
 
 describe('request framing: every engine against llhttp', () => {
+  let engines: Awaited<ReturnType<typeof startEngines>>;
   let node: RecordingNode;
-  const proxies = new Map<string, InProcessProxy>();
+  let proxies: Map<string, InProcessProxy>;
   beforeAll(async () => {
-    node = await startRecordingNode();
-    for (const engine of PROXY_ENGINES) {
-      const p = await startInProcessProxy({ engine });
-      p.setRoutes([{ nodeId: 'dtable-server-rec', url: node.url }], allTo('dtable-server-rec'));
-      proxies.set(engine, p);
-    }
+    engines = await startEngines();
+    ({ node, proxies } = engines);
   });
-  afterAll(async () => {
-    for (const p of proxies.values()) await p.close();
-    await node?.close();
-  });
+  afterAll(() => engines?.close());
 
   it.each(REGRESSIONS)('agrees on a case the generator once found: %j cut at %j', async (text, cuts) => {
     const bytes = Buffer.from(text, 'latin1');

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 import { startScriptedNode, type ScriptedNode } from '../runtime/proxy/fixtures/scripted-node.ts';
+import { readUntilClose } from './harness.ts';
 
 /** Appended after each malformed response: a whole response that must never reach anyone. */
 const SMUGGLED = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen';
@@ -97,14 +98,7 @@ describe.each(PROXY_ENGINES)('node responses on the %s engine', (engine) => {
   });
 
   it('drops Content-Length and Transfer-Encoding from a 103 and a 204, which may not carry them (RFC 9110 section 8.6)', async () => {
-    const { connect } = await import('node:net');
-    const text = await new Promise<string>((resolve, reject) => {
-      const s = connect(proxy.port, '127.0.0.1', () => s.write('GET /no-content HTTP/1.1\r\nHost: x\r\n\r\nGET /good/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
-      let got = '';
-      s.on('data', (d) => (got += d.toString('latin1')));
-      s.on('close', () => resolve(got));
-      s.on('error', reject);
-    });
+    const text = await readUntilClose(proxy.port, 'GET /no-content HTTP/1.1\r\nHost: x\r\n\r\nGET /good/after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const [interim, final] = text.split(/(?=HTTP\/1\.1 )/);
     expect(interim).toMatch(/^HTTP\/1\.1 103 /);
     for (const part of [interim ?? '', final ?? '']) expect(part.toLowerCase()).not.toMatch(/content-length: 5|transfer-encoding/);
@@ -119,14 +113,7 @@ describe.each(PROXY_ENGINES)('node responses on the %s engine', (engine) => {
   });
 
   it('passes 102 and 103 on to an HTTP/1.1 client before the final response (RFC 9110 section 15.2)', async () => {
-    const { connect } = await import('node:net');
-    const text = await new Promise<string>((resolve, reject) => {
-      const s = connect(proxy.port, '127.0.0.1', () => s.write('GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
-      let got = '';
-      s.on('data', (d) => (got += d.toString('latin1')));
-      s.on('close', () => resolve(got));
-      s.on('error', reject);
-    });
+    const text = await readUntilClose(proxy.port, 'GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     expect(text).toMatch(/^HTTP\/1\.1 102 Processing\r\n\r\nHTTP\/1\.1 103 Early Hints\r\nLink: <\/style\.css>; rel=preload\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     expect(text.endsWith('\r\n\r\nlate')).toBe(true);
   });
