@@ -44,7 +44,10 @@ const CLOSE_LINGER_MS = 5000;
  * that the client's kernel does not answer them with a reset that discards the last response.
  */
 function lingerOnClose(socket: Socket): void {
-  socket.destroySoon = function lingering(this: Socket): void {
+  let lingering = false;
+  socket.destroySoon = function linger(this: Socket): void {
+    if (lingering) return;
+    lingering = true;
     if (this.writable) this.end();
     const cut = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
     this.once('close', () => clearTimeout(cut));
@@ -120,14 +123,14 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
     // Bytes after a request that closes the connection are not a request: nothing to answer, the
     // connection ends after the answers before them.
     const closing = err.code === 'HPE_CLOSED_CONNECTION' || opts.forwarder.closesAfterAnswers(socket);
-    const answer = broken
-      ? () => socket.destroy()
-      : closing
-      ? () => socket.end()
+    // Every way out is a lingering close, so that the answers before it reach the client.
+    const answer = broken || closing
+      ? () => socket.destroySoon()
       : () => {
-          if (!socket.writable) return socket.destroy();
+          if (!socket.writable) return socket.destroySoon();
           opts.forwarder.metrics.local.countStatus(status);
-          socket.end(`HTTP/1.1 ${status === 431 ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+          socket.write(`HTTP/1.1 ${status === 431 ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nconnection: close\r\ncontent-length: 0\r\nx-dtable-proxy: local\r\n\r\n`);
+          socket.destroySoon();
         };
     const wait = broken ? 1 : 0;
     if (line !== undefined && line.open > wait) {

@@ -32,6 +32,7 @@ const REGRESSIONS: Array<[string, number[]]> = [
   [`GET /dtables/;${U}/ HTTP/1.1\r\nHost: p\r\nexpect: 100-continue\r\n\r\nGET /api/v1/dtables/${U}/rows/?limit=1 HTTP/2.0\r\nHost: p\r\n\r\n`, []],
   [`GET /dtables/${U}/ HTTP/1.1\r\nHost:p\r\nx-foo: \r\nconnection: keep-alive, x-foo\r\nconnection: close\r\n\r\nGET /dtables/${U}/ HTTP/1.1\r\nHost: p\r\n\r\n`, []],
   [`\r\nGET HTTP://p/x?y=1 HTTP/1.1\r\nHost:p\r\nexpect: 100-continue\r\n\r\nGET /api/v1/dtables/${U}/rows/?limit=1 HTTP/1.1\r\nhost: p\r\nhost: p\r\n\r\nGET /dtables/${U}/ HTTP/1.1\r\nhost: p\r\nhost: proxy.example\r\nhost: p\r\nhost: proxy.example\n\r\nGET /dtables/${U}/ HTTP/1.1\r\nHost: p\r\n\r\n`, [1, 63, 284, 285]],
+  [`GET /dtables/${U}/ HTTP/1.1\r\nHost: p\r\nexpect: 100-continue\r\n\r\nGET / HTTP/1.1\r\nHost: p\r\ntransfer-encoding: chunked\r\n\r\nGET /api/v1/dtables/${U}/rows/?limit=1 HTTP/1.1\r\nHost: p\r\n\r\n`, [1, 94, 150, 151]],
 ];
 
 describe('request framing: every engine against llhttp', () => {
