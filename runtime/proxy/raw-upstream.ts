@@ -68,8 +68,16 @@ const enum Framing {
 const enum Chunk {
   /** chunk-size: 1*HEXDIG */
   Size,
-  /** chunk-ext, up to the CR */
-  Ext,
+  /** chunk-ext (RFC 9112 section 7.1.1), no whitespace: after ";" a name must start */
+  ExtNameStart,
+  ExtName,
+  /** after "=": a token or a quoted-string */
+  ExtValueStart,
+  ExtValueToken,
+  ExtQuoted,
+  ExtQuotedEscape,
+  /** after a closing quote: ";" or the CR */
+  ExtAfterQuoted,
   /** the LF after the size line's CR */
   SizeLf,
   Data,
@@ -286,9 +294,10 @@ export class UpstreamConn {
     if (listed !== null) out = out.slice(0, out.indexOf('\r\n') + 2) + dropListed(out.slice(out.indexOf('\r\n') + 2), listed);
     if (status < 200) return out;
     let chunked = false;
+    if (transferEncoding !== null && length >= 0) return this.refuse('transfer-encoding with content-length');
     if (status === 204) transferEncoding = null;
     else if (transferEncoding !== null) {
-      if (length >= 0 || !http11) return this.refuse('transfer-encoding with content-length, or in an HTTP/1.0 response');
+      if (!http11) return this.refuse('transfer-encoding in an HTTP/1.0 response');
       const codings = transferEncoding.split(',').map((c) => trimOws(c).toLowerCase());
       const last = codings.length - 1;
       if (codings.some((c, i) => !TOKEN.test(c) || (c === 'chunked' && i !== last))) return this.refuse('bad transfer-encoding from the node');
@@ -363,7 +372,7 @@ export class UpstreamConn {
             this.chunk = Chunk.SizeLf;
           } else if (c === 59 /* ; */) {
             if (this.sizeDigits === 0) return -2;
-            this.chunk = Chunk.Ext;
+            this.chunk = Chunk.ExtNameStart;
           } else {
             const v = hexValue(c);
             if (v < 0 || this.sizeDigits >= 12) return -2;
@@ -371,9 +380,35 @@ export class UpstreamConn {
             this.sizeDigits += 1;
           }
           break;
-        case Chunk.Ext:
+        case Chunk.ExtNameStart:
+          if (TCHAR[c] !== 1) return -2;
+          this.chunk = Chunk.ExtName;
+          break;
+        case Chunk.ExtName:
+        case Chunk.ExtValueToken:
           if (c === CR) this.chunk = Chunk.SizeLf;
+          else if (c === 59 /* ; */) this.chunk = Chunk.ExtNameStart;
+          else if (c === 61 /* = */ && this.chunk === Chunk.ExtName) this.chunk = Chunk.ExtValueStart;
+          else if (TCHAR[c] !== 1) return -2;
+          break;
+        case Chunk.ExtValueStart:
+          if (c === 34 /* " */) this.chunk = Chunk.ExtQuoted;
+          else if (TCHAR[c] === 1) this.chunk = Chunk.ExtValueToken;
+          else return -2;
+          break;
+        case Chunk.ExtQuoted:
+          if (c === 34 /* " */) this.chunk = Chunk.ExtAfterQuoted;
+          else if (c === 92 /* \ */) this.chunk = Chunk.ExtQuotedEscape;
           else if ((c < 32 && c !== 9) || c === 127) return -2;
+          break;
+        case Chunk.ExtQuotedEscape:
+          if ((c < 32 && c !== 9) || c === 127) return -2;
+          this.chunk = Chunk.ExtQuoted;
+          break;
+        case Chunk.ExtAfterQuoted:
+          if (c === CR) this.chunk = Chunk.SizeLf;
+          else if (c === 59 /* ; */) this.chunk = Chunk.ExtNameStart;
+          else return -2;
           break;
         case Chunk.SizeLf:
           if (c !== LF) return -2;
