@@ -304,7 +304,7 @@ async function main(): Promise<void> {
     const at = (k: string) => rows.find((x) => x.variant === k && x.payload === '11 B GET' && x.connections === halfConns)!.r.rps;
     out.push('');
     out.push(`Goals (11 B GET, ${halfConns} connections):`);
-    out.push(`- (b) / (c) = ${fmt(at('b') / at('c'), 2)} (goal >= 0.70)`);
+    out.push(`- (b) / (c) = ${fmt(at('b') / at('c'), 2)} (goal >= 0.95: the conformance work may not cost throughput)`);
     out.push(`- (b) / (d) = ${fmt(at('b') / at('d'), 2)} (goal >= 1.5); the ceiling itself: (c) / (d) = ${fmt(at('c') / at('d'), 2)}`);
     out.push(`- at half of (b)'s peak (${half} req/s, open loop, median of ${ROUNDS} by p99): p99 (a) ${fmt(atHalf.a!.p99, 2)} ms, (b) ${fmt(atHalf.b!.p99, 2)} ms, (c) ${fmt(atHalf.c!.p99, 2)} ms; added by the proxy ${fmt(atHalf.b!.p99 - atHalf.a!.p99, 2)} ms (goal <= 1 ms); p50 (a) ${fmt(atHalf.a!.p50, 2)} ms, (b) ${fmt(atHalf.b!.p50, 2)} ms; achieved rate (b) ${fmt(atHalf.b!.rps)} req/s`);
     process.stdout.write(`${out.join('\n')}\n`);
