@@ -1,6 +1,12 @@
 // The one place an etcd client is built. Everything else in the project receives an `Etcd3`.
+//
+// Beside the pooled client (calls go to a member picked at random, and an idempotent call that
+// fails or times out is retried on another member), connectEtcd keeps one single-member client
+// per member for the calls that must choose their member: lease keepalives and watch streams
+// (memberClients). A member that stops answering without closing its connections (a partition,
+// a dropped route) is then left within one deadline instead of being picked again at random.
 import { readFileSync } from 'node:fs';
-import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
+import { ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry } from 'cockatiel';
 import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
 
 export type { Etcd3 } from 'etcd3';
@@ -15,9 +21,26 @@ export interface ConnectOptions {
   /** `host:port` (SeaTable's etcd_host_list) or full URLs. */
   hostList: string[];
   tls?: EtcdTls | undefined;
-  /** Deadline of every unary call in ms (streams have none). Default 5000. */
+  /** Deadline of every unary write (put, txn, lease grant, ...) in ms (streams have none). Default 5000. */
   callTimeoutMs?: number;
+  /** Deadline of every unary read (range, lease time-to-live, status) in ms. Default min(2000, callTimeoutMs). */
+  readTimeoutMs?: number;
 }
+
+/**
+ * gRPC HTTP/2 keepalive (grpc-js channel options): a ping every 5 s, the connection is declared
+ * dead when a ping is unanswered for 2 s, so a member that went silent fails its streams instead
+ * of looking healthy forever. 5 s is etcd's default `--grpc-keepalive-min-time`: pinging more
+ * often makes etcd answer GOAWAY "too_many_pings" (etcd docs, "gRPC keepalive" flags).
+ */
+export const GRPC_KEEPALIVE = {
+  'grpc.keepalive_time_ms': 5000,
+  'grpc.keepalive_timeout_ms': 2000,
+  'grpc.keepalive_permit_without_calls': 1,
+} as const;
+
+/** Unary methods that read only: retried on another member after a deadline, like any failure. */
+const READ_METHODS = new Set(['range', 'leaseTimeToLive', 'leaseLeases', 'status', 'memberList', 'alarm']);
 
 /** A backoff for watch-stream reconnects: 100 ms doubling to 1 s, so a restarted member costs ~1 s, not 30. */
 function watchBackoff(ms = 100): { duration: number; next(): ReturnType<typeof watchBackoff> } {
@@ -29,33 +52,63 @@ export function hostUrl(host: string, tls: boolean): string {
   return `${tls ? 'https' : 'http'}://${host}`;
 }
 
+const members = new WeakMap<Etcd3, () => Etcd3[]>();
+
+/**
+ * One client per etcd member, in host-list order, each talking to that member only and never
+ * retrying on its own (the caller picks the next member). A client not built by connectEtcd, or
+ * one with a single host, gives `[client]`. Closed with the pooled client.
+ */
+export function memberClients(client: Etcd3): Etcd3[] {
+  return members.get(client)?.() ?? [client];
+}
+
 export function connectEtcd(opts: ConnectOptions): Etcd3 {
   if (opts.hostList.length === 0) throw new Error('connectEtcd: empty etcd host list');
   const tls = opts.tls;
   const callTimeoutMs = opts.callTimeoutMs ?? 5000;
-  const options: IOptions = {
-    hosts: opts.hostList.map((h) => hostUrl(h, Boolean(tls))),
+  const readTimeoutMs = opts.readTimeoutMs ?? Math.min(2000, callTimeoutMs);
+  const credentials = tls
+    ? { rootCertificate: readFileSync(tls.ca_file), certChain: readFileSync(tls.cert_file), privateKey: readFileSync(tls.key_file) }
+    : undefined;
+  const optionsFor = (hosts: string[], pooled: boolean): IOptions => ({
+    hosts: hosts.map((h) => hostUrl(h, Boolean(tls))),
     dialTimeout: 3000,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    grpcOptions: { ...GRPC_KEEPALIVE },
+    defaultCallOptions: (ctx) =>
+      ctx.isStream ? {} : { deadline: Date.now() + (READ_METHODS.has(ctx.method) ? readTimeoutMs : callTimeoutMs) },
     // etcd3's defaults keep a failed member out for 5 s and give up once every member's breaker
     // is open; after a member restart that turns into seconds of errors. Re-probe after 300 ms
-    // and retry with a short backoff instead.
+    // and retry with a short backoff instead. The pool's shuffled host order sends each retry to
+    // another member.
     faultHandling: {
       host: () =>
         circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 300, breaker: new ConsecutiveBreaker(3) }),
-      global: retry(
-        handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
-        { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) },
-      ),
+      global: pooled
+        ? retry(
+            handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
+            { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) },
+          )
+        : noop,
       watchBackoff: watchBackoff() as never,
     },
-  };
-  if (tls) {
-    options.credentials = {
-      rootCertificate: readFileSync(tls.ca_file),
-      certChain: readFileSync(tls.cert_file),
-      privateKey: readFileSync(tls.key_file),
+    ...(credentials ? { credentials } : {}),
+  });
+  const client = new Etcd3(optionsFor(opts.hostList, true));
+  if (opts.hostList.length > 1) {
+    let perMember: Etcd3[] | null = null;
+    let closed = false;
+    members.set(client, () => {
+      if (closed) return [client];
+      perMember ??= opts.hostList.map((h) => new Etcd3(optionsFor([h], false)));
+      return perMember;
+    });
+    const close = client.close.bind(client);
+    client.close = () => {
+      closed = true;
+      for (const m of perMember ?? []) m.close();
+      close();
     };
   }
-  return new Etcd3(options);
+  return client;
 }
