@@ -115,7 +115,9 @@ export class NodeRegistration extends EventEmitter {
       throw new Error('registration stopped while registering');
     }
     this.keeper = keeper;
-    await this.guardKey(keeper, id);
+    // Not awaited: a watch created on a member that stopped answering waits for gRPC keepalive to
+    // drop the connection (seconds), and the registration must not wait for its guard.
+    this.guardKey(keeper, id).catch((err: Error) => this.log.warn({ err: err.message }, 'registration guard watch failed'));
     keeper.on('renewed', (until: number) => this.emit('renewed', until));
     keeper.once('lost', (reason: string) => {
       if (this.keeper !== keeper) return;
@@ -148,6 +150,10 @@ export class NodeRegistration extends EventEmitter {
     await this.guard?.cancel().catch(() => undefined);
     const key = this.opts.ks.node(this.registration.node_id);
     const w = await this.client.watch().key(key).create();
+    if (this.keeper !== keeper || this.stopped) {
+      await w.cancel().catch(() => undefined);
+      return;
+    }
     this.guard = w;
     const restore = (found: string | null) => {
       if (this.keeper !== keeper || this.stopped || !keeper.isValid()) return;
