@@ -11,14 +11,14 @@ import { sleep, until } from '../../../harness/until.ts';
 describe('etcd client with one silent member', () => {
   let etcd: EtcdTestCluster;
   let client: Etcd3;
-  let paused: number | null = null;
+  let paused: number[] = [];
   beforeAll(async () => {
     etcd = await startEtcdCluster();
     client = connectEtcd({ hostList: etcd.hostList });
   });
   afterEach(async () => {
-    if (paused !== null) etcd.resumeMember(paused);
-    paused = null;
+    for (const i of paused) etcd.resumeMember(i);
+    paused = [];
     await sleep(500);
   });
   afterAll(async () => {
@@ -33,7 +33,7 @@ describe('etcd client with one silent member', () => {
   }
 
   function silence(i: number): void {
-    paused = i;
+    paused.push(i);
     etcd.pauseMember(i);
   }
 
@@ -109,5 +109,26 @@ describe('etcd client with one silent member', () => {
       1500,
       50,
     );
+  });
+
+  it('stops confirming a watched view while the quorum is lost and confirms it again within 3 s of its return', async () => {
+    const w = new PrefixWatcher(client, 'silent/q/', { rereadIntervalMs: 0 });
+    await w.start();
+    try {
+      await until('a first confirmation', () => Date.now() - w.confirmedAt() < 1500, 5000, 20);
+      silence(0);
+      silence(1);
+      await sleep(4000);
+      expect(Date.now() - w.confirmedAt()).toBeGreaterThan(2500);
+      etcd.resumeMember(0);
+      etcd.resumeMember(1);
+      paused = [];
+      const back = Date.now();
+      await until('a confirmation after the quorum returned', () => w.confirmedAt() > back, 3000, 20);
+      await client.put('silent/q/x').value('1');
+      await until('a change after the quorum returned', () => w.entries.get('silent/q/x')?.value === '1', 3000, 20);
+    } finally {
+      await w.stop();
+    }
   });
 });
