@@ -28,15 +28,17 @@ export interface ConnectOptions {
 }
 
 /**
- * gRPC HTTP/2 keepalive (grpc-js channel options): a ping every 5 s, the connection is declared
- * dead when a ping is unanswered for 2 s, so a member that went silent fails its streams instead
- * of looking healthy forever. 5 s is etcd's default `--grpc-keepalive-min-time`: pinging more
- * often makes etcd answer GOAWAY "too_many_pings" (etcd docs, "gRPC keepalive" flags).
+ * gRPC HTTP/2 keepalive (grpc-js channel options): while a call or stream is open, a ping every
+ * 10 s, and the connection is declared dead when a ping is unanswered for 3 s, so a member that
+ * went silent fails its streams instead of looking healthy forever. etcd refuses pings more often
+ * than its `--grpc-keepalive-min-time` (default 5 s) and pings without an open stream (GOAWAY
+ * "too_many_pings"), hence 10 s and no pings while idle. The faster detection is ours: per-call
+ * deadlines, keepalive attempts and watch probes (lease.ts, watch.ts).
  */
 export const GRPC_KEEPALIVE = {
-  'grpc.keepalive_time_ms': 5000,
-  'grpc.keepalive_timeout_ms': 2000,
-  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 3000,
+  'grpc.keepalive_permit_without_calls': 0,
 } as const;
 
 /** Unary methods that read only: retried on another member after a deadline, like any failure. */
