@@ -77,6 +77,21 @@ describe('etcd client with one silent member', () => {
     expect(Math.max(...took)).toBeLessThan(3000);
   });
 
+  it('sends no call to a member that failed its last health probe once another member passed', async () => {
+    const f = await follower();
+    await client.put('silent/gate').value('x');
+    silence(f);
+    await sleep(2500);
+    const took: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t = Date.now();
+      await client.put('silent/gate').value(String(i));
+      expect(await client.get('silent/gate').string()).toBe(String(i));
+      took.push(Date.now() - t);
+    }
+    expect(Math.max(...took)).toBeLessThan(1000);
+  });
+
   it('moves a watch off a silent member within 3 s and delivers every change after it', async () => {
     const f = await follower();
     const w = new PrefixWatcher(client, 'silent/w/', { member: f, rereadIntervalMs: 0 });
