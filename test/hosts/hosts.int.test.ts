@@ -4,6 +4,7 @@
 // the checks of the fault suite (every acknowledged write stored exactly once, never two owners
 // of a bucket) and reports its availability figures; docs/faults.md lists them. Needs root for
 // the namespaces: skipped otherwise, with the reason printed (CI runs it as root).
+import { basename, dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bucketOf } from '../../runtime/cluster/buckets.ts';
 import { memberClients } from '../../runtime/cluster/etcd/client.ts';
@@ -46,7 +47,9 @@ const watchers: PrefixWatcher[] = [];
 // Bases spread over the keyspace, one writer each.
 const UUIDS = ['0a', '3b', '6c', '9d', 'ce', 'f1'].map((b) => `${b}${crypto.randomUUID().replaceAll('-', '').slice(2)}`);
 
-const leaseLostLines = () => [...c.nodes, ...c.monitors].reduce((n, p) => n + p.logs.join('').split('"lease lost"').length - 1, 0);
+const processName = (p: { configFile: string }) => basename(dirname(p.configFile));
+/** "lease lost" log lines per node and monitor so far. */
+const leaseLostLines = () => new Map([...c.nodes, ...c.monitors].map((p) => [processName(p), p.logs.join('').split('"lease lost"').length - 1]));
 
 async function progressed(t: number, n = 3, timeoutMs = 60_000): Promise<void> {
   await until('writes acknowledged on every base', () => UUIDS.every((u) => load.acked.get(u)!.filter((a) => a.at > t).length >= n), timeoutMs, 50);
@@ -116,9 +119,20 @@ async function runCase(name: string, inject: (figures: Record<string, string>) =
     stallMs: longestStall(load, start, end),
     failed: load.errors - failedBefore,
     epochs: epochs.length - epochsBefore,
-    leasesLost: leaseLostLines() - lostBefore,
+    leasesLost: 0,
     figures,
   };
+  for (const [name, n] of leaseLostLines()) {
+    const d = n - (lostBefore.get(name) ?? 0);
+    r.leasesLost += d;
+    if (d > 0) figures['leases lost by'] = `${figures['leases lost by'] ? `${figures['leases lost by']}/` : ''}${name}`;
+  }
+  if (process.env.HOSTS_DEBUG) {
+    for (const p of [...c.nodes, ...c.monitors, c.proxy]) {
+      const lines = p.logs.join('').split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50'));
+      process.stdout.write(`--- ${processName(p)}\n${lines.slice(-15).map((l) => l.slice(0, 260)).join('\n')}\n`);
+    }
+  }
   reports.push(r);
   expect(r.acknowledged).toBeGreaterThan(0);
   expect(r.lost).toBe(0);
