@@ -3,9 +3,10 @@
 // margin: etcd measures the TTL from when it receives the keepalive, which is after we sent it,
 // so until validUntil() the lease cannot have expired (self-fencing, DESIGN.md section 6).
 //
-// Keepalives go to one member at a time (the last one that answered). One unanswered within the
-// attempt timeout is sent again at once to the next member, for as long as the lease is valid:
-// a member that went silent costs one attempt timeout, not the lease.
+// Keepalives go to one member (the last one that answered). One unanswered within the attempt
+// timeout is sent to the next member as well (hedged: the first may still answer), for as long
+// as the lease is valid: a member that went silent costs one attempt timeout, not the lease, and
+// a slow leader is not abandoned.
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { EtcdLeaseInvalidError } from 'etcd3';
@@ -117,7 +118,7 @@ export class LeaseKeeper extends EventEmitter {
 
   /**
    * One keepalive round: sent to the current member, and on no answer within attemptTimeoutMs
-   * (or an error) to the next members in turn while the lease is still valid. Resolves true when
+   * (or an error) to the next members too while the lease is still valid. Resolves true when
    * acknowledged. A round already running is joined, not doubled. Exposed for tests.
    */
   keepaliveOnce(): Promise<boolean> {
@@ -134,26 +135,66 @@ export class LeaseKeeper extends EventEmitter {
     return this.member;
   }
 
-  private async keepaliveRound(): Promise<boolean> {
-    for (let tried = 0; tried < this.members.length; tried++) {
-      if (this.closed || this.id === null) return false;
-      if (tried > 0 && !this.isValid()) return false;
-      const r = await this.keepaliveAt(this.member);
-      if (r !== 'retry') return r === 'ok';
-      this.member = (this.member + 1) % this.members.length;
-    }
-    return false;
+  /**
+   * Hedged: the current member first; each attemptTimeoutMs without an answer the next member is
+   * asked as well, without giving up on the earlier ones (a slow leader still counts), until one
+   * acknowledges, every member failed, or the lease's validity ran out.
+   */
+  private keepaliveRound(): Promise<boolean> {
+    const n = this.members.length;
+    const first = this.member;
+    const abort = new AbortController();
+    return new Promise<boolean>((resolve) => {
+      let started = 0;
+      let failed = 0;
+      let done = false;
+      let hedge: NodeJS.Timeout | undefined;
+      const finish = (ok: boolean) => {
+        if (done) return;
+        done = true;
+        clearTimeout(hedge);
+        abort.abort();
+        resolve(ok);
+      };
+      const launch = () => {
+        clearTimeout(hedge);
+        if (done) return;
+        if (this.closed || this.id === null || (started > 0 && !this.isValid())) return finish(false);
+        if (started >= n) return;
+        const member = (first + started) % n;
+        started++;
+        void this.keepaliveAt(member, abort.signal).then((r) => {
+          if (r === 'ok') {
+            this.member = member;
+            return finish(true);
+          }
+          if (r === 'gone') return finish(false);
+          if (++failed === n) return finish(false);
+          if (failed === started) launch();
+        });
+        if (started < n) {
+          hedge = setTimeout(launch, this.attemptTimeoutMs);
+          hedge.unref?.();
+        }
+      };
+      launch();
+    });
   }
 
-  private async keepaliveAt(member: number): Promise<'ok' | 'gone' | 'retry'> {
+  private async keepaliveAt(member: number, abort: AbortSignal): Promise<'ok' | 'gone' | 'retry'> {
     const id = this.id!;
     const sentAt = Date.now();
     let stream: Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>> | null = null;
     let answered = false;
     let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    // An attempt waits at most until the lease could have expired (and at least one attempt timeout).
+    const waitMs = Math.max(this.attemptTimeoutMs, this.validUntil() - sentAt);
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`keepalive unanswered for ${this.attemptTimeoutMs} ms`)), this.attemptTimeoutMs);
+        timer = setTimeout(() => reject(new Error(`keepalive unanswered for ${waitMs} ms`)), waitMs);
+        onAbort = () => reject(new Error('another member answered'));
+        abort.addEventListener('abort', onAbort, { once: true });
       });
       const exchange = (async () => {
         stream = await this.members[member]!.leaseClient.leaseKeepAlive();
@@ -179,10 +220,11 @@ export class LeaseKeeper extends EventEmitter {
         this.lose(`lease ${id} not found`);
         return 'gone';
       }
-      this.log.warn({ err: (err as Error).message, lease: id, member }, 'lease keepalive failed, trying the next member');
+      if (!abort.aborted) this.log.warn({ err: (err as Error).message, lease: id, member }, 'lease keepalive failed on this member');
       return 'retry';
     } finally {
       clearTimeout(timer);
+      if (onAbort) abort.removeEventListener('abort', onAbort);
       const s = stream as { end(): void; cancel?(): void } | null;
       try {
         // An unanswered stream is cancelled, so it does not linger on a silent member.
