@@ -11,7 +11,7 @@
 // deadline in three calls.
 import { readFileSync } from 'node:fs';
 import { BrokenCircuitError, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry } from 'cockatiel';
-import { Etcd3, isRecoverableError, type IOptions } from 'etcd3';
+import { Etcd3, EtcdPermissionDeniedError, isRecoverableError, type IOptions } from 'etcd3';
 
 export type { Etcd3 } from 'etcd3';
 
@@ -137,7 +137,8 @@ export function connectEtcd(opts: ConnectOptions): Etcd3 {
             .exec()
             .then(
               () => (healthy[i] = true),
-              () => (healthy[i] = false),
+              // etcd checks permissions after the linearizable read: a refusal proves the quorum too.
+              (err: unknown) => (healthy[i] = err instanceof EtcdPermissionDeniedError),
             )
             .finally(() => (probing[i] = false));
         });
