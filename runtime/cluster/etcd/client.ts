@@ -64,6 +64,23 @@ export function hostUrl(host: string, tls: boolean): string {
 }
 
 const members = new WeakMap<Etcd3, () => Etcd3[]>();
+const health = new WeakMap<Etcd3, readonly boolean[]>();
+
+/**
+ * Per member (host-list order): true unless it failed its last health probe. All true for a
+ * client not built by connectEtcd or with a single host.
+ */
+export function memberHealth(client: Etcd3): readonly boolean[] {
+  return health.get(client) ?? memberClients(client).map(() => true);
+}
+
+/** The member to move to from `from`: the next one that passed its last probe, else simply the next. */
+export function nextMember(client: Etcd3, from: number): number {
+  const ok = memberHealth(client);
+  const n = ok.length;
+  for (let k = 1; k < n; k++) if (ok[(from + k) % n]) return (from + k) % n;
+  return (from + 1) % Math.max(1, n);
+}
 
 /**
  * One client per etcd member, in host-list order, each talking to that member only and never
@@ -124,6 +141,7 @@ export function connectEtcd(opts: ConnectOptions): Etcd3 {
     const perMember = opts.hostList.map((h) => new Etcd3(optionsFor([h], false)));
     let closed = false;
     members.set(client, () => (closed ? [client] : perMember));
+    health.set(client, healthy);
     const probeMs = opts.healthProbeMs ?? 1000;
     let timer: NodeJS.Timeout | null = null;
     if (probeMs > 0) {

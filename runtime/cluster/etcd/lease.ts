@@ -10,7 +10,7 @@
 import { EventEmitter } from 'node:events';
 import type { Etcd3 } from 'etcd3';
 import { EtcdLeaseInvalidError } from 'etcd3';
-import { memberClients } from './client.ts';
+import { memberClients, memberHealth } from './client.ts';
 import { silentLog, type Log } from './log.ts';
 
 /** A lease grant answered too late to leave `headroomMs` of validity: the lease was revoked, not used. */
@@ -136,13 +136,16 @@ export class LeaseKeeper extends EventEmitter {
   }
 
   /**
-   * Hedged: the current member first; each attemptTimeoutMs without an answer the next member is
-   * asked as well, without giving up on the earlier ones (a slow leader still counts), until one
-   * acknowledges, every member failed, or the lease's validity ran out.
+   * Hedged: the current member first (unless it failed its last health probe and another passed);
+   * each attemptTimeoutMs without an answer the next member is asked as well, without giving up
+   * on the earlier ones (a slow leader still counts), until one acknowledges, every member
+   * failed, or the lease's validity ran out.
    */
   private keepaliveRound(): Promise<boolean> {
     const n = this.members.length;
-    const first = this.member;
+    // Members that passed their last health probe first (the current one first among them).
+    const ok = memberHealth(this.client);
+    const order = [...Array(n).keys()].map((k) => (this.member + k) % n).sort((a, b) => Number(ok[b] ?? true) - Number(ok[a] ?? true));
     const abort = new AbortController();
     return new Promise<boolean>((resolve) => {
       let started = 0;
@@ -161,7 +164,7 @@ export class LeaseKeeper extends EventEmitter {
         if (done) return;
         if (this.closed || this.id === null || (started > 0 && !this.isValid())) return finish(false);
         if (started >= n) return;
-        const member = (first + started) % n;
+        const member = order[started]!;
         started++;
         void this.keepaliveAt(member, abort.signal).then((r) => {
           if (r === 'ok') {

@@ -13,7 +13,7 @@
 // etcd's progress notifications (`--experimental-watch-progress-notify-interval`, default 10 min).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { memberClients } from './client.ts';
+import { memberClients, nextMember } from './client.ts';
 import { silentLog, type Log } from './log.ts';
 
 export interface KvEntry {
@@ -155,9 +155,9 @@ export class PrefixWatcher extends EventEmitter {
     }
   }
 
-  /** Re-open the watch on the next member, resuming after the last applied revision. */
+  /** Re-open the watch on the next member that passed its health probe, resuming after the last applied revision. */
   private moveWatch(reason: string): void {
-    if (this.members.length > 1) this.member = (this.member + 1) % this.members.length;
+    if (this.members.length > 1) this.member = nextMember(this.client, this.member);
     this.log.warn({ prefix: this.prefix, member: this.member, reason, from: this.applied + 1 }, 'watch moved to another member');
     this.emit('member', this.member, reason);
     this.rewatch();
