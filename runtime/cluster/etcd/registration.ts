@@ -18,6 +18,8 @@ export interface NodeRegistrationOptions {
   keepaliveIntervalMs?: number;
   /** Delay between re-registration attempts after a loss. Default 500 ms. */
   retryMs?: number;
+  /** Validity a new lease must have left when granted, else it is revoked (LeaseKeeper); default one keepalive period. */
+  grantHeadroomMs?: number;
   log?: Log;
 }
 
@@ -101,8 +103,11 @@ export class NodeRegistration extends EventEmitter {
       ttlSeconds: this.opts.ttlSeconds,
       marginMs: this.opts.marginMs,
       keepaliveIntervalMs: this.opts.keepaliveIntervalMs,
+      grantHeadroomMs: this.opts.grantHeadroomMs,
       log: this.log,
     });
+    // Rejects (the lease revoked) when the grant came back with too little validity left:
+    // registering on it would publish a key that may expire before the first keepalive.
     const id = await keeper.grant();
     try {
       await this.put(id);
