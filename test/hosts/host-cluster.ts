@@ -124,11 +124,13 @@ export async function startHostCluster(): Promise<HostCluster> {
     const nodeIds = plan.nodes.map((n) => n.nodeId);
     const nodes = nodeIds.map((id) => {
       const p = PLACEMENT[id]!;
+      const configFile = files.get(`${id}/dtable_server_config.json`)!;
+      const port = (JSON.parse(readFileSync(configFile, 'utf8')) as { dtable_cluster: { listen: { port: number } } }).dtable_cluster.listen.port;
       return new RuntimeProcess({
         role: 'node',
-        configFile: files.get(`${id}/dtable_server_config.json`)!,
+        configFile,
         name: id,
-        healthUrl: `http://${dat(p.octet)}:5000/health`,
+        healthUrl: `http://${dat(p.octet)}:${port}/health`,
         env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY },
         netns: `d13-${p.host}`,
         probeTimeoutMs: 1000,
