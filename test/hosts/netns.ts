@@ -19,8 +19,6 @@ const NET: Record<Net, { bridge: string; subnet: string; dev: string; sw: string
   control: { bridge: 'br-c', subnet: '10.13.1', dev: 'ethc', sw: 'c-' },
   data: { bridge: 'br-d', subnet: '10.13.2', dev: 'ethd', sw: 'd-' },
 };
-/** The test process's own address on each network (its veths in the root namespace). */
-export const TEST_BED_ADDRESS: Record<Net, string> = { control: '10.13.1.250', data: '10.13.2.250' };
 
 /** Why the multi-host suite cannot run here, or null when it can (root, `ip` and `nft`). */
 export function testBedUnavailable(): string | null {
