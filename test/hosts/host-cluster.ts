@@ -132,7 +132,7 @@ export async function startHostCluster(): Promise<HostCluster> {
         name: id,
         healthUrl: `http://${dat(p.octet)}:${port}/health`,
         env: { DTABLE_PRIVATE_KEY: PRIVATE_KEY },
-        netns: `d13-${p.host}`,
+        netns: bed.hosts.get(p.host)!.ns,
         probeTimeoutMs: 1000,
         logChunks: 600,
       });
@@ -150,7 +150,7 @@ export async function startHostCluster(): Promise<HostCluster> {
         configFile: files.get(`${m}/monitor.json`)!,
         name: m,
         healthUrl: `${monitorUrls[i]}/health`,
-        netns: `d13-${p.host}`,
+        netns: bed.hosts.get(p.host)!.ns,
         probeTimeoutMs: 1000,
         logChunks: 600,
       });
@@ -166,7 +166,7 @@ export async function startHostCluster(): Promise<HostCluster> {
       name: 'proxy',
       healthUrl: `http://${dat(px.octet)}:5555/health`,
       env: { DTABLE_ADMIN_TOKEN: ADMIN_TOKEN },
-      netns: `d13-${px.host}`,
+      netns: bed.hosts.get(px.host)!.ns,
       probeTimeoutMs: 1000,
       logChunks: 600,
     });

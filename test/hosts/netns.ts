@@ -4,16 +4,21 @@
 // through a veth pair, so it can drive clients and watch etcd. Links are cut and healed on the
 // switch side (`ip link set <veth> down|up`: the host's packets vanish, nothing is refused), and
 // one direction is dropped with an nftables table inside the host. Every name starts with
-// `d13-` (namespaces, the root-side veths, the nft table), so nothing collides with other test
-// beds; everything is removed on stop(), on process exit, on SIGINT/SIGTERM, and by a detached
-// watchdog if the test process is killed outright.
+// `d13-` and carries the test process's pid (namespaces `d13-<pid>-<host>`, root-side veths
+// `d13-tbc<pid>`, `d13-tbd<pid>`), so nothing collides with other engineers' beds and one test
+// file's cleanup never touches the next one's. Everything is removed on stop(), on process exit,
+// on SIGINT/SIGTERM, by a detached watchdog if the test process is killed outright, and as a
+// leftover of a dead process when the next bed is built.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const PREFIX = 'd13-';
-const SWITCH = `${PREFIX}sw`;
+/** This process's names: another process's exit hooks and watchdog never touch them. */
+const TAG = `${PREFIX}${process.pid}-`;
+const SWITCH = `${TAG}sw`;
+const rootLink = (net: { sw: string }) => `${PREFIX}tb${net.sw[0]}${process.pid}`;
 export type Net = 'control' | 'data';
 const NET: Record<Net, { bridge: string; subnet: string; dev: string; sw: string }> = {
   control: { bridge: 'br-c', subnet: '10.13.1', dev: 'ethc', sw: 'c-' },
@@ -51,17 +56,30 @@ const quiet = (bin: string, args: string[]) => {
   }
 };
 
-/** Kill every process in our namespaces and delete them (and the root-side veths). Synchronous, for exit handlers. */
-function removeAll(): void {
-  let names: string[] = [];
+const alive = (pid: number) => {
   try {
-    names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Our namespaces: `d13-<pid>-<host>`, with the pid of the process that made them. */
+function namespaces(): Array<{ ns: string; pid: number }> {
+  try {
+    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
       .split('\n')
       .map((l) => l.split(' ')[0]!)
-      .filter((n) => n.startsWith(PREFIX));
+      .filter((n) => n.startsWith(PREFIX))
+      .map((ns) => ({ ns, pid: Number(/^d13-(\d+)-/.exec(ns)?.[1] ?? NaN) }));
   } catch {
-    return;
+    return [];
   }
+}
+
+/** Kill every process in the given namespaces and delete them. Synchronous, for exit handlers. */
+function remove(names: string[]): void {
   for (const ns of names) {
     let pids = '';
     try {
@@ -72,17 +90,34 @@ function removeAll(): void {
     for (const pid of pids.split(/\s+/).filter(Boolean)) quiet('kill', ['-9', pid]);
   }
   for (const ns of names) quiet('ip', ['netns', 'del', ns]);
-  for (const net of Object.values(NET)) quiet('ip', ['link', 'del', `${PREFIX}tb${net.sw[0]}`]);
+}
+
+/** This process's bed: its namespaces and root-side veths. */
+function removeOwn(): void {
+  remove(namespaces().filter((n) => n.ns.startsWith(TAG)).map((n) => n.ns));
+  for (const net of Object.values(NET)) quiet('ip', ['link', 'del', rootLink(net)]);
+}
+
+/** Beds of processes that are gone (killed before their cleanup ran). */
+function removeLeftovers(): void {
+  remove(namespaces().filter((n) => n.pid !== process.pid && !(n.pid > 0 && alive(n.pid))).map((n) => n.ns));
+  let links = '';
+  try {
+    links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  for (const m of links.matchAll(/^\d+: (d13-tb[cd](\d+))[@:]/gm)) if (!alive(Number(m[2]))) quiet('ip', ['link', 'del', m[1]!]);
 }
 
 let hooks = false;
 function installHooks(): void {
   if (hooks) return;
   hooks = true;
-  process.on('exit', removeAll);
+  process.on('exit', removeOwn);
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
-      removeAll();
+      removeOwn();
       process.exit(130);
     });
   }
@@ -93,9 +128,9 @@ function installHooks(): void {
     script,
     [
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done`,
-      `for ns in $(ip netns list | cut -d' ' -f1 | grep '^${PREFIX}'); do kill -9 $(ip netns pids "$ns") 2>/dev/null; done`,
-      `for ns in $(ip netns list | cut -d' ' -f1 | grep '^${PREFIX}'); do ip netns del "$ns"; done`,
-      `ip link del ${PREFIX}tbc 2>/dev/null; ip link del ${PREFIX}tbd 2>/dev/null; rm -rf '${dir}'`,
+      `for ns in $(ip netns list | cut -d' ' -f1 | grep '^${TAG}'); do kill -9 $(ip netns pids "$ns") 2>/dev/null; done`,
+      `for ns in $(ip netns list | cut -d' ' -f1 | grep '^${TAG}'); do ip netns del "$ns"; done`,
+      `ip link del ${rootLink(NET.control)} 2>/dev/null; ip link del ${rootLink(NET.data)} 2>/dev/null; rm -rf '${dir}'`,
     ].join('\n'),
   );
   spawn('/bin/sh', [script], { detached: true, stdio: 'ignore' }).unref();
@@ -103,7 +138,7 @@ function installHooks(): void {
 
 export interface NsHost {
   readonly name: string;
-  /** The namespace (`d13-<name>`). */
+  /** The namespace (`d13-<pid>-<name>`). */
   readonly ns: string;
   /** Address per network the host is on. */
   readonly address: Partial<Record<Net, string>>;
@@ -130,14 +165,17 @@ export class TestBed {
     const why = testBedUnavailable();
     if (why) throw new Error(why);
     installHooks();
-    removeAll();
+    removeLeftovers();
+    removeOwn();
+    const other = namespaces().find((n) => !n.ns.startsWith(TAG));
+    if (other) throw new Error(`another d13 test bed is running (namespace ${other.ns}); they share addresses, so run one at a time`);
     const bed = new TestBed();
     sh('ip', ['netns', 'add', SWITCH]);
     sh('ip', ['-n', SWITCH, 'link', 'set', 'lo', 'up']);
     for (const net of Object.values(NET)) {
       sh('ip', ['-n', SWITCH, 'link', 'add', net.bridge, 'type', 'bridge']);
       sh('ip', ['-n', SWITCH, 'link', 'set', net.bridge, 'up']);
-      const root = `${PREFIX}tb${net.sw[0]}`;
+      const root = rootLink(net);
       sh('ip', ['link', 'add', root, 'type', 'veth', 'peer', 'name', `${net.sw}tb`, 'netns', SWITCH]);
       sh('ip', ['-n', SWITCH, 'link', 'set', `${net.sw}tb`, 'master', net.bridge, 'up']);
       sh('ip', ['addr', 'add', `${net.subnet}.250/24`, 'dev', root]);
@@ -149,7 +187,7 @@ export class TestBed {
   /** A host on the given networks; `address` is the last octet on each. */
   addHost(name: string, octet: number, nets: Net[]): NsHost {
     if (!/^[a-z0-9]{1,10}$/.test(name)) throw new Error(`host name must be 1-10 of [a-z0-9]: ${name}`);
-    const ns = `${PREFIX}${name}`;
+    const ns = `${TAG}${name}`;
     sh('ip', ['netns', 'add', ns]);
     sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
     const address: Partial<Record<Net, string>> = {};
@@ -207,7 +245,7 @@ export class TestBed {
 
   /** Kill everything in the namespaces and delete them. */
   stop(): void {
-    removeAll();
+    removeOwn();
     this.hosts.clear();
   }
 
