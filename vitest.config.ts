@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 // Unit tests are pure and fast; files ending in `.int.test.ts` start a real etcd cluster or real
 // processes. They run first, at most two files at once (each integration file runs a 3-member
-// etcd on a 2-core machine). The fault-injection and end-to-end suites run whole clusters and
+// etcd on a 2-core machine). The fault-injection, multi-host and end-to-end suites run whole clusters and
 // measure recovery, so they run afterwards, one file at a time, on an otherwise quiet machine.
-const heavy = ['test/faults/**/*.test.ts', 'test/e2e/**/*.test.ts'];
+const heavy = ['test/faults/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/hosts/**/*.test.ts'];
 
 export default defineConfig({
   test: {

@@ -1,4 +1,6 @@
 // The proxy's admin API (port 5555): GET /health, GET /assignment, GET /metrics, POST /rebalance/.
+// GET /health answers {status: "ok"|"degraded"|"draining"|"no_nodes", routing_stale, ...}: 200 for
+// ok and degraded (still routing, by a table that may be stale), 503 otherwise.
 // A small fastify app over an AdminSource, so tests can drive it with inject() and no etcd.
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { RebalanceOptions, RebalanceResult } from '../cluster/etcd/requests.ts';
@@ -10,7 +12,7 @@ export interface AdminSource {
   assignment(): AssignmentReport;
   /** Ask the monitor leader for a rebalance; rejects with a message when it refuses or is absent. */
   rebalance(opts: RebalanceOptions): Promise<RebalanceResult>;
-  health(): { live: number; down: number; draining: boolean; table_age_ms: number; revision: number };
+  health(): { live: number; down: number; draining: boolean; table_age_ms: number; revision: number; routing_stale?: boolean; unconfirmed_ms?: number };
 }
 
 export interface AdminOptions {
@@ -39,8 +41,19 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
 
   app.get('/health', async (_req, reply) => {
     const h = source.health();
-    const status = h.draining ? 'draining' : h.live > h.down ? 'ok' : 'no_nodes';
-    return reply.code(status === 'ok' ? 200 : 503).send({ status, nodes_live: h.live - h.down, nodes_down: h.down, table_age_ms: h.table_age_ms, revision: h.revision, in_flight: metrics.inFlight });
+    const stale = h.routing_stale ?? false;
+    // "degraded": still routing, by a table that may be out of date (DESIGN.md section 13).
+    const status = h.draining ? 'draining' : h.live <= h.down ? 'no_nodes' : stale ? 'degraded' : 'ok';
+    return reply.code(status === 'ok' || status === 'degraded' ? 200 : 503).send({
+      status,
+      routing_stale: stale,
+      unconfirmed_ms: h.unconfirmed_ms ?? 0,
+      nodes_live: h.live - h.down,
+      nodes_down: h.down,
+      table_age_ms: h.table_age_ms,
+      revision: h.revision,
+      in_flight: metrics.inFlight,
+    });
   });
 
   app.get('/assignment', async () => source.assignment());

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   const ks = keyspace(dc.key_prefix);
   const view = await ClusterView.open(client, ks, { log: log.child({ part: 'cluster-view' }) });
   const metrics = new ProxyMetrics();
-  const routes = new RouteTable({ metrics, log: log.child({ part: 'routes' }) });
+  const routes = new RouteTable({ metrics, log: log.child({ part: 'routes' }), confirmedAt: () => view.confirmedAt() });
   const unfollow = followClusterView(view, routes, (e) => metrics.epochApplied(e));
   const forwarder = new Forwarder({ routes, metrics, log: log.child({ part: 'forward' }), retryDeadlineMs: dc.retry_deadline_ms });
   const tunnels = new UpgradeTunnels({ routes, metrics });
@@ -57,7 +57,15 @@ async function main(): Promise<void> {
       rebalance: (o) => requestRebalance(client, ks, o),
       health: () => {
         const nodes = [...routes.nodes().values()];
-        return { live: nodes.length, down: nodes.filter((n) => n.down).length, draining: forwarder.isDraining, table_age_ms: routes.ageMs(), revision: routes.revision() };
+        return {
+          live: nodes.length,
+          down: nodes.filter((n) => n.down).length,
+          draining: forwarder.isDraining,
+          table_age_ms: routes.ageMs(),
+          revision: routes.revision(),
+          routing_stale: routes.isStale(),
+          unconfirmed_ms: routes.unconfirmedMs(),
+        };
       },
     },
   });

@@ -68,6 +68,8 @@ export interface TableGauges {
   revision(): number;
   liveNodes(): number;
   downNodes(): number;
+  /** The table may be out of date (DESIGN.md section 13). */
+  stale(): boolean;
 }
 
 export class ProxyMetrics {
@@ -139,6 +141,7 @@ export class ProxyMetrics {
       gauge(out, 'dtable_proxy_routing_table_revision', 'etcd revision the routing table reflects.', this.table.revision());
       gauge(out, 'dtable_proxy_nodes_live', 'Registered nodes the proxy can reach.', this.table.liveNodes());
       gauge(out, 'dtable_proxy_nodes_down', 'Registered nodes the proxy failed to connect to.', this.table.downNodes());
+      gauge(out, 'dtable_proxy_routing_stale', '1 while the proxy cannot confirm that its routing table is current (no etcd contact or watch progress); it keeps routing by it.', this.table.stale() ? 1 : 0);
     }
     return `${out.join('\n')}\n`;
   }

@@ -2,7 +2,8 @@
 // keep-alive undici Pool per node origin. Rebuilt (never patched) from a RoutingSnapshot whenever
 // the cluster view changes; lookups on the hot path are an array index. Nodes the proxy cannot
 // connect to are marked down and probed until they answer, so their buckets get a fast 503
-// instead of a hang.
+// instead of a hang. The table is stale (DESIGN.md section 13) while its source has not confirmed
+// it current for staleAfterMs: the proxy keeps routing by it and says so.
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
 import { Pool } from 'undici';
@@ -99,6 +100,13 @@ export interface RouteTableOptions {
   pool?: Partial<PoolOptions>;
   /** How often a down node is probed with a TCP connect. */
   probeIntervalMs?: number;
+  /**
+   * Epoch ms up to which the table's source (the cluster view) is known current, e.g.
+   * ClusterView.confirmedAt. Without it the table is never stale.
+   */
+  confirmedAt?: () => number;
+  /** The table is stale when its source confirmed nothing for this long, ms; default 3000. */
+  staleAfterMs?: number;
 }
 
 export class RouteTable extends EventEmitter {
@@ -113,18 +121,49 @@ export class RouteTable extends EventEmitter {
   private readonly poolOpts: PoolOptions;
   private readonly probeIntervalMs: number;
   private closed = false;
+  private readonly staleAfterMs: number;
+  private staleTimer: NodeJS.Timeout | null = null;
+  private wasStale = false;
 
   constructor(private readonly opts: RouteTableOptions) {
     super();
     this.poolOpts = { ...DEFAULT_POOL_OPTIONS, ...opts.pool };
     this.probeIntervalMs = opts.probeIntervalMs ?? 250;
+    this.staleAfterMs = opts.staleAfterMs ?? 3000;
     const self = this;
     opts.metrics.table = {
       ageMs: () => Date.now() - self.changedAt,
       revision: () => self.rev,
       liveNodes: () => self.live.filter((u) => !u.down).length,
       downNodes: () => self.live.filter((u) => u.down).length,
+      stale: () => self.isStale(),
     };
+    if (opts.confirmedAt) {
+      // Only to log the transitions; isStale() itself is computed when asked.
+      this.staleTimer = setInterval(() => this.logStaleness(), 500);
+      this.staleTimer.unref();
+    }
+  }
+
+  /**
+   * True while the source has not confirmed the table current within staleAfterMs (no etcd
+   * contact or watch progress); routing goes on with the table as it is.
+   */
+  isStale(now = Date.now()): boolean {
+    return this.opts.confirmedAt ? now - this.opts.confirmedAt() > this.staleAfterMs : false;
+  }
+
+  /** ms since the source last confirmed the table current (0 without a source). */
+  unconfirmedMs(now = Date.now()): number {
+    return this.opts.confirmedAt ? Math.max(0, now - this.opts.confirmedAt()) : 0;
+  }
+
+  private logStaleness(): void {
+    const stale = this.isStale();
+    if (stale === this.wasStale) return;
+    this.wasStale = stale;
+    if (stale) this.opts.log.warn({ unconfirmed_ms: this.unconfirmedMs(), revision: this.rev }, 'routing table may be stale: no confirmation from etcd; routing by the last table');
+    else this.opts.log.info({ revision: this.rev }, 'routing table confirmed current again');
   }
 
   /** Replace the table. Pools of nodes that left are closed after their in-flight requests. */
@@ -242,6 +281,7 @@ export class RouteTable extends EventEmitter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.probeTimer) clearTimeout(this.probeTimer);
+    if (this.staleTimer) clearInterval(this.staleTimer);
     const w = this.waiters;
     this.waiters = new Set();
     for (const wake of w) wake();

@@ -111,6 +111,11 @@ export class OwnershipRecorder {
   }
 }
 
+/** Where the client load sends its requests: the proxy (a process here, a namespace host in test/hosts). */
+export interface ProxyEndpoint {
+  readonly url: string;
+}
+
 export interface Ack {
   id: string;
   at: number;
@@ -130,7 +135,7 @@ export class ClientLoad {
   private seq = 0;
 
   constructor(
-    private readonly proxy: ProxyProcess,
+    private readonly proxy: ProxyEndpoint,
     readonly uuids: string[],
     private readonly token: (uuid: string) => string,
   ) {
@@ -247,35 +252,8 @@ export async function startFaultCluster(nodeCount = 3): Promise<FaultCluster> {
     monitors.push(await startMonitorN(0), await startMonitorN(1));
     proxy = await writeProxyConfig(dir, etcd.hostList, 20_000, { adminToken: ADMIN_TOKEN, logChunks: 500, probeTimeoutMs: 1000 });
     const c = client;
-    const mismatches = async () => {
-      const [a, o] = await Promise.all([c.getAll().prefix(ks.assignPrefix).strings(), c.getAll().prefix(ks.ownerPrefix).strings()]);
-      const bad: string[] = [];
-      for (let i = 0; i < 256; i++) {
-        const b = i.toString(16).padStart(2, '0');
-        const want = a[ks.assign(b)];
-        const ov = o[ks.owner(b)];
-        let have: string | null = null;
-        try {
-          have = ov === undefined ? null : (JSON.parse(ov) as { node_id: string }).node_id;
-        } catch {
-          have = `garbage`;
-        }
-        if (!want || have !== want) bad.push(`${b}: assigned ${want ?? '-'}, owned ${have ?? '-'}`);
-      }
-      return bad;
-    };
-    const settled = async (timeoutMs = 60_000) => {
-      const end = Date.now() + timeoutMs;
-      for (;;) {
-        const bad = await mismatches().catch((err: Error) => [err.message]);
-        if (bad.length === 0) return;
-        if (Date.now() > end) {
-          const tails = nodes.map((n) => `${n.nodeId}: ${n.logs.join('').split('\n').slice(-5).join('\n')}`).join('\n');
-          throw new Error(`buckets not settled within ${timeoutMs} ms (${bad.length} off, e.g. ${bad.slice(0, 5).join('; ')})\n${tails}`);
-        }
-        await sleep(200);
-      }
-    };
+    const settled = (timeoutMs = 60_000) =>
+      waitSettled(c, timeoutMs, () => nodes.map((n) => `${n.nodeId}: ${n.logs.join('').split('\n').slice(-5).join('\n')}`).join('\n'));
     await settled();
     proxy.start();
     await proxy.ready();
@@ -310,8 +288,68 @@ export async function startFaultCluster(nodeCount = 3): Promise<FaultCluster> {
   }
 }
 
+/** Buckets whose assign key and owner key disagree (or are missing), as `hh: assigned X, owned Y`. */
+export async function assignmentMismatches(c: Etcd3): Promise<string[]> {
+  const [a, o] = await Promise.all([c.getAll().prefix(ks.assignPrefix).strings(), c.getAll().prefix(ks.ownerPrefix).strings()]);
+  const bad: string[] = [];
+  for (let i = 0; i < 256; i++) {
+    const b = i.toString(16).padStart(2, '0');
+    const want = a[ks.assign(b)];
+    const ov = o[ks.owner(b)];
+    let have: string | null = null;
+    try {
+      have = ov === undefined ? null : (JSON.parse(ov) as { node_id: string }).node_id;
+    } catch {
+      have = `garbage`;
+    }
+    if (!want || have !== want) bad.push(`${b}: assigned ${want ?? '-'}, owned ${have ?? '-'}`);
+  }
+  return bad;
+}
+
+/** Wait until every bucket is assigned and owned by its assignee; `context` adds log tails to the timeout error. */
+export async function waitSettled(c: Etcd3, timeoutMs = 60_000, context: () => string = () => ''): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const bad = await assignmentMismatches(c).catch((err: Error) => [err.message]);
+    if (bad.length === 0) return;
+    if (Date.now() > end) throw new Error(`buckets not settled within ${timeoutMs} ms (${bad.length} off, e.g. ${bad.slice(0, 5).join('; ')})\n${context()}`);
+    await sleep(200);
+  }
+}
+
+/** Acknowledged writes missing from storage, and stored rows beyond one per id, over every base of the load. */
+export async function auditWrites(load: ClientLoad, proxy: ProxyEndpoint, token: (uuid: string) => string): Promise<{ lost: number; duplicated: number }> {
+  let lost = 0;
+  let duplicated = 0;
+  for (const u of load.uuids) {
+    const acked = load.acked.get(u)!.map((a) => a.id);
+    const stored = await storedRowIds(proxy, u, token(u));
+    const counts = new Map<string, number>();
+    for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
+    for (const id of acked) if (!counts.has(id)) lost++;
+    for (const n of counts.values()) if (n > 1) duplicated += n - 1;
+  }
+  return { lost, duplicated };
+}
+
+/** Longest time any base of the load went without an acknowledged write between `from` and `to`, ms. */
+export function longestStall(load: ClientLoad, from: number, to: number): number {
+  let worst = 0;
+  for (const u of load.uuids) {
+    let prev = from;
+    for (const a of load.acked.get(u)!) {
+      if (a.at < from || a.at > to) continue;
+      worst = Math.max(worst, a.at - prev);
+      prev = a.at;
+    }
+    worst = Math.max(worst, to - prev);
+  }
+  return worst;
+}
+
 /** Rows of table T of a base as the proxy serves them. */
-export async function storedRowIds(proxy: ProxyProcess, uuid: string, token: string): Promise<string[]> {
+export async function storedRowIds(proxy: ProxyEndpoint, uuid: string, token: string): Promise<string[]> {
   return until(
     `rows of ${uuid}`,
     async () => {
@@ -324,7 +362,7 @@ export async function storedRowIds(proxy: ProxyProcess, uuid: string, token: str
   );
 }
 
-export async function createTable(proxy: ProxyProcess, uuid: string, token: string): Promise<void> {
+export async function createTable(proxy: ProxyEndpoint, uuid: string, token: string): Promise<void> {
   await until(
     `table T of ${uuid}`,
     async () => {

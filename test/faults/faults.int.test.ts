@@ -10,7 +10,9 @@ import {
   ClientLoad,
   LEASE_TTL,
   OwnershipRecorder,
+  auditWrites,
   createTable,
+  longestStall,
   ks,
   sleep,
   startFaultCluster,
@@ -41,37 +43,14 @@ async function progressed(t: number, n = 3, timeoutMs = 60_000): Promise<void> {
   await until(`writes acknowledged on every base after the fault`, () => UUIDS.every((u) => load.acked.get(u)!.filter((a) => a.at > t).length >= n), timeoutMs, 50);
 }
 
-function longestStall(from: number, to: number): number {
-  let worst = 0;
-  for (const u of UUIDS) {
-    let prev = from;
-    for (const a of load.acked.get(u)!) {
-      if (a.at < from || a.at > to) continue;
-      worst = Math.max(worst, a.at - prev);
-      prev = a.at;
-    }
-    worst = Math.max(worst, to - prev);
-  }
-  return worst;
-}
-
 /** The end-of-case checks: acked ⊆ stored, exactly once; no overlapping ownership. */
 async function finishCase(name: string, start: number, ackedBefore: number, overlapsBefore: number): Promise<CaseReport> {
   await cluster.settled();
   await progressed(Date.now(), 2);
   const end = Date.now();
-  let lost = 0;
-  let duplicated = 0;
-  for (const u of UUIDS) {
-    const acked = load.acked.get(u)!.map((a) => a.id);
-    const stored = await storedRowIds(cluster.proxy, u, cluster.token(u));
-    const counts = new Map<string, number>();
-    for (const id of stored) counts.set(id, (counts.get(id) ?? 0) + 1);
-    for (const id of acked) if (!counts.has(id)) lost++;
-    for (const c of counts.values()) if (c > 1) duplicated += c - 1;
-  }
+  const { lost, duplicated } = await auditWrites(load, cluster.proxy, cluster.token);
   const overlaps = owners.overlaps + owners.countOverlappingIntervals() - overlapsBefore;
-  const r: CaseReport = { name, acknowledged: load.total - ackedBefore, lost, duplicated, overlaps, recoveryMs: longestStall(start, end) };
+  const r: CaseReport = { name, acknowledged: load.total - ackedBefore, lost, duplicated, overlaps, recoveryMs: longestStall(load, start, end) };
   reports.push(r);
   return r;
 }

@@ -25,6 +25,12 @@ export interface EtcdTestCluster {
   stopMember(i: number): Promise<void>;
   /** Start member i again (after stopMember) and wait until it serves. */
   startMember(i: number): Promise<void>;
+  /** SIGSTOP member i: its connections stay open and nothing answers (a silent member). */
+  pauseMember(i: number): void;
+  /** SIGCONT member i after pauseMember. */
+  resumeMember(i: number): void;
+  /** Index of the current raft leader, from `etcdctl endpoint status` of the given members (default all). */
+  leaderIndex(among?: number[]): Promise<number>;
   /** Run etcdctl (API v3) against all endpoints; resolves with stdout, rejects with stderr. */
   etcdctl(args: string[]): Promise<string>;
   /** Kill every member and remove the data dirs. Safe to call twice. */
@@ -237,6 +243,15 @@ export async function startEtcdCluster(opts: EtcdClusterOptions = {}): Promise<E
       if (procs[i]) return;
       launch(i, 'existing');
       await waitHealthy([members[i]!.clientUrl], members[i]!.name);
+    },
+    pauseMember: (i) => void procs[i]?.kill('SIGSTOP'),
+    resumeMember: (i) => void procs[i]?.kill('SIGCONT'),
+    leaderIndex: async (among = members.map((_, i) => i)) => {
+      const out = await run(ETCDCTL_BIN, ['--endpoints', among.map((i) => endpoints[i]).join(','), '--command-timeout=2s', '-w', 'json', 'endpoint', 'status'], env);
+      const st = JSON.parse(out) as Array<{ Endpoint: string; Status: { header: { member_id: number | string }; leader: number | string } }>;
+      const lead = st.find((e) => String(e.Status.header.member_id) === String(e.Status.leader));
+      if (!lead) throw new Error(`no member reports itself leader: ${out}`);
+      return endpoints.indexOf(lead.Endpoint);
     },
     etcdctl: (args) => run(ETCDCTL_BIN, ['--endpoints', endpoints.join(','), ...args], env),
     stop,

@@ -25,7 +25,7 @@ export function killOnExit(p: ChildProcess): void {
 }
 
 export interface RuntimeProcessOptions {
-  role: 'node' | 'proxy' | 'web';
+  role: 'node' | 'proxy' | 'web' | 'monitor';
   configFile: string;
   /** Names the process in timeout messages (`<name> /health`). */
   name: string;
@@ -35,6 +35,8 @@ export interface RuntimeProcessOptions {
   logChunks?: number;
   /** Abort a /health probe after this long (default: no limit). */
   probeTimeoutMs?: number;
+  /** Run inside this network namespace (`ip netns exec`, test/hosts). */
+  netns?: string;
 }
 
 export class RuntimeProcess {
@@ -47,7 +49,9 @@ export class RuntimeProcess {
   }
 
   start(env: Record<string, string> = {}): void {
-    const p = spawn(process.execPath, ['--import', 'tsx', `runtime/${this.opts.role}/main.ts`, '--config', this.opts.configFile], {
+    const args = ['--import', 'tsx', `runtime/${this.opts.role}/main.ts`, '--config', this.opts.configFile];
+    const [bin, argv] = this.opts.netns ? ['ip', ['netns', 'exec', this.opts.netns, process.execPath, ...args]] : [process.execPath, args];
+    const p = spawn(bin, argv, {
       cwd: ROOT,
       env: { ...process.env, ...this.opts.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

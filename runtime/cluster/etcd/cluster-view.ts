@@ -111,6 +111,14 @@ export class ClusterView extends EventEmitter {
     await Promise.all([this.nodeW.reread(reason), this.assignW.reread(reason), this.ownW.reread(reason)]);
   }
 
+  /**
+   * Epoch ms up to which every part of the view is known to be current (the oldest of its
+   * watches' confirmations, see PrefixWatcher.confirmedAt); 0 before start().
+   */
+  confirmedAt(): number {
+    return Math.min(this.nodeW.confirmedAt(), this.assignW.confirmedAt(), this.ownW.confirmedAt());
+  }
+
   /** Highest etcd revision reflected by any part of the view. */
   revision(): number {
     return Math.max(this.nodeW.revision(), this.assignW.revision(), this.ownW.revision());

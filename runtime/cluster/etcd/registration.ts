@@ -18,6 +18,8 @@ export interface NodeRegistrationOptions {
   keepaliveIntervalMs?: number;
   /** Delay between re-registration attempts after a loss. Default 500 ms. */
   retryMs?: number;
+  /** Validity a new lease must have left when granted, else it is revoked (LeaseKeeper); default one keepalive period. */
+  grantHeadroomMs?: number;
   log?: Log;
 }
 
@@ -101,8 +103,11 @@ export class NodeRegistration extends EventEmitter {
       ttlSeconds: this.opts.ttlSeconds,
       marginMs: this.opts.marginMs,
       keepaliveIntervalMs: this.opts.keepaliveIntervalMs,
+      grantHeadroomMs: this.opts.grantHeadroomMs,
       log: this.log,
     });
+    // Rejects (the lease revoked) when the grant came back with too little validity left:
+    // registering on it would publish a key that may expire before the first keepalive.
     const id = await keeper.grant();
     try {
       await this.put(id);
@@ -115,7 +120,9 @@ export class NodeRegistration extends EventEmitter {
       throw new Error('registration stopped while registering');
     }
     this.keeper = keeper;
-    await this.guardKey(keeper, id);
+    // Not awaited: a watch created on a member that stopped answering waits for gRPC keepalive to
+    // drop the connection (seconds), and the registration must not wait for its guard.
+    this.guardKey(keeper, id).catch((err: Error) => this.log.warn({ err: err.message }, 'registration guard watch failed'));
     keeper.on('renewed', (until: number) => this.emit('renewed', until));
     keeper.once('lost', (reason: string) => {
       if (this.keeper !== keeper) return;
@@ -148,6 +155,10 @@ export class NodeRegistration extends EventEmitter {
     await this.guard?.cancel().catch(() => undefined);
     const key = this.opts.ks.node(this.registration.node_id);
     const w = await this.client.watch().key(key).create();
+    if (this.keeper !== keeper || this.stopped) {
+      await w.cancel().catch(() => undefined);
+      return;
+    }
     this.guard = w;
     const restore = (found: string | null) => {
       if (this.keeper !== keeper || this.stopped || !keeper.isValid()) return;

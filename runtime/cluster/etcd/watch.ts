@@ -3,8 +3,17 @@
 // changes nothing. After a dropped stream it re-watches from the last applied revision + 1; after
 // a compaction (or any watch error) and periodically (to catch a silently dead watch) it re-reads
 // the prefix and emits the difference as ordinary changes.
+//
+// The watch stream runs on one member (memberClients). A member can stop answering without
+// closing the stream (a partition, or a member cut from its quorum that still serves its stale
+// copy), so the watch's own member is asked for the current revision every probe interval with a
+// linearizable read, which only a member in the quorum can answer. No answer within the probe
+// timeout, or a dropped stream, moves the watch to the next member, resuming after the last
+// applied revision. etcd3's watch requests carry progress_notify, so quiet streams also get
+// etcd's progress notifications (`--experimental-watch-progress-notify-interval`, default 10 min).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import { memberClients, nextMember } from './client.ts';
 import { silentLog, type Log } from './log.ts';
 
 export interface KvEntry {
@@ -29,6 +38,12 @@ export interface KvChange {
 export interface PrefixWatcherOptions {
   /** Full re-read period; default 30 s. 0 disables. */
   rereadIntervalMs?: number;
+  /** How often the watch's member is asked for the current revision; default 1000 ms. 0 disables. */
+  probeIntervalMs?: number;
+  /** A probe unanswered for this long moves the watch to the next member; default 1500 ms. */
+  probeTimeoutMs?: number;
+  /** Index (in the host list) of the member to watch on first; default random. */
+  member?: number;
   log?: Log;
 }
 
@@ -46,7 +61,8 @@ function toEntry(kv: IKeyValue): KvEntry {
 /**
  * Events: `change` (KvChange) for every key that changed, in revision order; `batch`
  * (KvChange[]) once per applied watch response or re-read (after the individual `change`s);
- * `resync` (reason) when a full re-read starts.
+ * `resync` (reason) when a full re-read starts; `member` (index, reason) when the watch moves to
+ * another member.
  */
 export class PrefixWatcher extends EventEmitter {
   private readonly map = new Map<string, KvEntry>();
@@ -55,6 +71,11 @@ export class PrefixWatcher extends EventEmitter {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   private rereading: Promise<void> | null = null;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private probing = false;
+  private confirmed = 0;
+  private readonly members: Etcd3[];
+  private member: number;
   private readonly log: Log;
 
   constructor(
@@ -64,6 +85,22 @@ export class PrefixWatcher extends EventEmitter {
   ) {
     super();
     this.log = opts.log ?? silentLog;
+    this.members = memberClients(client);
+    this.member = (opts.member ?? Math.floor(Math.random() * this.members.length)) % this.members.length;
+  }
+
+  /**
+   * Epoch ms of the last proof that the map is current up to then (give or take the stream's
+   * delivery delay): a full read, or a linearizable read answered by the watch's member.
+   * 0 before start().
+   */
+  confirmedAt(): number {
+    return this.confirmed;
+  }
+
+  /** Index (in the host list) of the member the watch stream runs on. */
+  get currentMember(): number {
+    return this.member;
   }
 
   /** Keys (full, with prefix) → entries, as of revision(). */
@@ -84,12 +121,53 @@ export class PrefixWatcher extends EventEmitter {
       this.timer = setInterval(() => void this.reread('periodic').catch(() => undefined), every);
       this.timer.unref?.();
     }
+    const probeEvery = this.opts.probeIntervalMs ?? 1000;
+    if (probeEvery > 0) {
+      this.probeTimer = setInterval(() => void this.probe(), probeEvery);
+      this.probeTimer.unref?.();
+    }
+  }
+
+  /** Ask the watch's member for the current revision; move the watch when it does not answer in time. */
+  private async probe(): Promise<void> {
+    if (this.probing || this.closed || !this.watcher) return;
+    this.probing = true;
+    const member = this.member;
+    const w = this.watcher;
+    const askedAt = Date.now();
+    const timeoutMs = this.opts.probeTimeoutMs ?? 1500;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const read = this.members[member]!.get(this.prefix).options({ deadline: askedAt + timeoutMs }).exec();
+      read.catch(() => undefined);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      });
+      await Promise.race([read, timeout]);
+      // The member answered a linearizable read, so it is in the quorum and its stream carries
+      // what the quorum committed (lagging by its apply delay only).
+      this.confirmed = Math.max(this.confirmed, askedAt);
+    } catch (err) {
+      if (!this.closed && this.watcher === w && this.member === member) this.moveWatch(`probe failed: ${(err as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      this.probing = false;
+    }
+  }
+
+  /** Re-open the watch on the next member that passed its health probe, resuming after the last applied revision. */
+  private moveWatch(reason: string): void {
+    if (this.members.length > 1) this.member = nextMember(this.client, this.member);
+    this.log.warn({ prefix: this.prefix, member: this.member, reason, from: this.applied + 1 }, 'watch moved to another member');
+    this.emit('member', this.member, reason);
+    this.rewatch();
   }
 
   async stop(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.timer = this.probeTimer = null;
     const w = this.watcher;
     this.watcher = null;
     if (w) await w.cancel().catch(() => undefined);
@@ -110,6 +188,7 @@ export class PrefixWatcher extends EventEmitter {
       try {
         if (reason !== 'start' && reason !== 'periodic') this.log.info({ prefix: this.prefix, reason }, 'watch resync');
         this.emit('resync', reason);
+        const askedAt = Date.now();
         const res = await this.client.getAll().prefix(this.prefix).exec();
         const rev = Number(res.header.revision);
         if (rev < this.applied) return; // a lagging answer; what we hold is newer
@@ -130,6 +209,7 @@ export class PrefixWatcher extends EventEmitter {
         }
         const missed = reason === 'periodic' && changes.length > 0;
         this.applied = rev;
+        this.confirmed = Math.max(this.confirmed, askedAt);
         if (missed) this.log.warn({ prefix: this.prefix, changes: changes.length }, 'periodic re-read found changes the watch missed');
         this.emitChanges(changes);
         // A watch that missed changes, or any non-periodic reason, gets a fresh stream.
@@ -151,7 +231,7 @@ export class PrefixWatcher extends EventEmitter {
     // No prev_kv: the map above holds previous values, and etcd reads a prev_kv from its backend
     // for every event in the stream's send loop; under a handoff's burst of owner writes that
     // delayed delivery on the whole stream by 50-150 ms (bench:cluster).
-    const w = this.client
+    const w = this.members[this.member]!
       .watch()
       .prefix(this.prefix)
       .startRevision(String(this.applied + 1))
@@ -162,13 +242,14 @@ export class PrefixWatcher extends EventEmitter {
     });
     w.on('disconnected', (err: Error) => {
       if (this.watcher !== w) return;
-      this.log.info({ prefix: this.prefix, err: err.message, from: this.applied + 1 }, 'watch disconnected, resuming');
+      this.log.info({ prefix: this.prefix, err: err.message, from: this.applied + 1 }, 'watch disconnected, resuming on the next member');
       // etcd3 resumes from the revision in the last response header, which can skip events
-      // still in flight; drop its watcher and resume from what we applied ourselves.
+      // still in flight; drop its watcher and resume from what we applied ourselves, on the next
+      // member (the member client retries only its own member, which may be the one that failed).
       this.watcher = null;
       void w.cancel().catch(() => undefined);
       setTimeout(() => {
-        if (!this.closed && this.watcher === null) this.rewatch();
+        if (!this.closed && this.watcher === null) this.moveWatch(`disconnected: ${err.message}`);
       }, 50);
     });
     w.on('error', (err: Error) => {

@@ -33,6 +33,19 @@ describe('admin API', () => {
     expect(r.json()).toMatchObject({ status: 'no_nodes' });
   });
 
+  it('answers GET /health with 200, status "degraded" and routing_stale true while the routing table may be stale', async () => {
+    const app = await createAdminApp({ source: source({ health: () => ({ live: 2, down: 0, draining: false, table_age_ms: 0, revision: 1, routing_stale: true, unconfirmed_ms: 4200 }) }), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'GET', url: '/health' });
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toMatchObject({ status: 'degraded', routing_stale: true, unconfirmed_ms: 4200 });
+  });
+
+  it('answers GET /health with routing_stale false and status "ok" while the table is confirmed', async () => {
+    const app = await createAdminApp({ source: source({ health: () => ({ live: 2, down: 0, draining: false, table_age_ms: 0, revision: 1, routing_stale: false }) }), metrics: new ProxyMetrics() });
+    const r = await app.inject({ method: 'GET', url: '/health' });
+    expect(r.json()).toMatchObject({ status: 'ok', routing_stale: false });
+  });
+
   it('answers GET /assignment with the epoch, buckets and nodes', async () => {
     const app = await createAdminApp({ source: source(), metrics: new ProxyMetrics() });
     const r = await app.inject({ method: 'GET', url: '/assignment' });

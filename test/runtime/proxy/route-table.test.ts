@@ -64,4 +64,28 @@ describe('RouteTable', () => {
     await table.waitForChange(20);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(15);
   });
+
+  it('is stale once its source has confirmed nothing for staleAfterMs, and current again after a confirmation', () => {
+    let confirmed = 10_000;
+    table = new RouteTable({ metrics: new ProxyMetrics(), log: silentLog, confirmedAt: () => confirmed, staleAfterMs: 3000 });
+    expect(table.isStale(12_999)).toBe(false);
+    expect(table.isStale(13_001)).toBe(true);
+    expect(table.unconfirmedMs(13_001)).toBe(3001);
+    confirmed = 13_000;
+    expect(table.isStale(13_001)).toBe(false);
+  });
+
+  it('is never stale without a source to confirm it', () => {
+    table = new RouteTable({ metrics: new ProxyMetrics(), log: silentLog });
+    expect(table.isStale(Date.now() + 3_600_000)).toBe(false);
+  });
+
+  it('exports dtable_proxy_routing_stale as 1 while stale and 0 otherwise', () => {
+    const metrics = new ProxyMetrics();
+    let confirmed = Date.now();
+    table = new RouteTable({ metrics, log: silentLog, confirmedAt: () => confirmed, staleAfterMs: 3000 });
+    expect(metrics.render()).toContain('\ndtable_proxy_routing_stale 0\n');
+    confirmed = Date.now() - 10_000;
+    expect(metrics.render()).toContain('\ndtable_proxy_routing_stale 1\n');
+  });
 });
