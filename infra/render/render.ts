@@ -189,6 +189,12 @@ export function renderMonitorConfig(plan: Plan, m: MonitorPlan): RenderedFile {
       reconcile_interval_ms: m.reconcileIntervalMs,
       // All 256 assign keys in one transaction: etcd runs with this limit (rendered etcd.conf.yml).
       etcd_max_txn_ops: plan.etcd.maxTxnOps,
+      etcd_member_names: plan.etcd.members.map((e) => e.name),
+      etcd_quota_backend_bytes: plan.etcd.quotaBackendBytes,
+      auto_defrag_enabled: plan.etcd.autoDefrag.enabled,
+      auto_defrag_in_use_below: plan.etcd.autoDefrag.inUseBelow,
+      auto_defrag_min_db_size_bytes: plan.etcd.autoDefrag.minDbSizeBytes,
+      auto_defrag_check_interval_seconds: plan.etcd.autoDefrag.checkIntervalSeconds,
       rebalance_move_budget: m.rebalanceMoveBudget,
       listen_host: m.listenHost,
       metrics_port: m.metricsPort,
