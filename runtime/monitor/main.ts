@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { connectEtcd } from '../cluster/etcd/client.ts';
 import { EtcdMaintenance } from '../cluster/etcd/maintenance.ts';
 import { AutoDefrag } from './auto-defrag.ts';
+import { LeaseExpiryGuard } from './lease-expiry.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, monitorConfigSchema, readConfigFile } from '../config/files.ts';
 import { renderMetrics, type MonitorEtcdMetrics } from './metrics.ts';
@@ -56,6 +57,17 @@ async function main(): Promise<void> {
       })
     : null;
   autoDefrag?.start();
+  const leaseGuard = new LeaseExpiryGuard(client, {
+    leases: () => {
+      const byLease = new Map<string, string>();
+      for (const [id, reg] of monitor.clusterView().nodes()) if (reg.lease_id) byLease.set(reg.lease_id, id);
+      return byLease;
+    },
+    leaseTtlSeconds: config.lease_ttl,
+    isLeader: () => monitor.isLeader(),
+    log,
+  });
+  leaseGuard.start();
   /** etcd's storage for /metrics, read at scrape time (nothing polls etcd in between). */
   const etcdMetrics = async (): Promise<MonitorEtcdMetrics | undefined> => {
     const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000).unref());
@@ -100,6 +112,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 5000);
     try {
       autoDefrag?.stop();
+      leaseGuard.stop();
       await monitor.stop();
       await app.close();
       maintenance.close();

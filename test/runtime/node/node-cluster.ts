@@ -77,6 +77,8 @@ export interface NodeClusterOptions {
   web?: boolean;
   /** Node max_body_bytes (default: the config default, 10 MiB). */
   maxBodyBytes?: number;
+  /** Extra etcd flags, e.g. the rendered config's lease checkpointing. */
+  etcdArgs?: string[];
 }
 
 /** A uuid whose bucket is `bucket`. */
@@ -102,7 +104,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    etcd = await startEtcdCluster();
+    etcd = await startEtcdCluster(opts.etcdArgs ? { extraArgs: opts.etcdArgs } : {});
     client = connectEtcd({ hostList: etcd.hostList });
     for (let i = 1; i <= opts.nodes; i++) {
       const nodeId = `dtable-server-${String(i).padStart(2, '0')}`;
