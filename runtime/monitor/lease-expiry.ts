@@ -5,8 +5,8 @@
 // only for leases of more than their fixed 5-minute interval; node leases are shorter.
 //
 // The monitor leader therefore watches each node lease's remaining TTL (LeaseTimeToLive, a
-// read) together with etcd's raft term. Within one term, a remaining TTL that rose is a
-// keepalive the node sent; a term change says nothing. A lease with no keepalive seen for its
+// read) together with etcd's raft term. Within one term, an expiry that moved later than every
+// earlier reading allows is a keepalive the node sent; a term change says nothing. A lease with no keepalive seen for its
 // TTL plus a grace, across at least one term change (without one etcd expires it by itself), is
 // what etcd would have expired without the leader changes: the monitor revokes it, which deletes
 // the node's registration and owner keys exactly as an expiry would. A live node that is revoked
@@ -26,7 +26,14 @@ export interface LeaseReading {
 }
 
 interface Tracked {
-  last: LeaseReading;
+  /** Raft term of the readings that bound `low`..`high`. */
+  term: number;
+  /**
+   * Where the lease's expiry must lie if nothing renewed it in this term (monitor clock ms): each
+   * reading says at + ttl <= expiry < at + ttl + 1 s (etcd reports whole seconds).
+   */
+  low: number;
+  high: number;
   /** When a keepalive was last seen (or the lease first seen), monitor clock ms. */
   aliveAt: number;
   /** The raft term at that moment. */
@@ -35,11 +42,10 @@ interface Tracked {
 }
 
 /**
- * A remaining TTL that rose by more than this (s) above what the elapsed time predicts is a
- * keepalive: etcd reports whole seconds (up to 1 s lost to truncation on each reading), and a
- * keepalive every TTL/3 raises it by at least TTL/3 >= 1.67 s (lease_ttl >= 5 s).
+ * Slack for the reading time: the monitor stamps a reading when the answer arrives, a little
+ * after etcd measured it, so a reading's lower bound may be late by a round trip.
  */
-export const RENEWAL_EVIDENCE_SECONDS = 1.25;
+export const READING_SLACK_MS = 300;
 
 /** Decides which leases etcd would have expired by now had its leader not changed. Pure. */
 export class LeaseExpiryTracker {
@@ -47,26 +53,40 @@ export class LeaseExpiryTracker {
 
   constructor(private readonly graceMs: number) {}
 
-  /** Records a reading; a vanished lease (ttl -1) is forgotten. */
+  /**
+   * Records a reading; a vanished lease (ttl -1) is forgotten. Within one term the readings of a
+   * lease nobody renews agree on one expiry; a reading whose lower bound lies beyond every
+   * earlier upper bound (plus slack) shows the expiry moved later: a keepalive.
+   */
   observe(id: string, r: LeaseReading): void {
     if (r.ttl < 0) {
       this.leases.delete(id);
       return;
     }
+    const low = r.at + r.ttl * 1000;
+    const high = low + 1000;
     const t = this.leases.get(id);
     if (!t) {
       // First sight: assume it was just renewed.
-      this.leases.set(id, { last: r, aliveAt: r.at, aliveTerm: r.term, grantedTtl: r.grantedTtl });
+      this.leases.set(id, { term: r.term, low, high, aliveAt: r.at, aliveTerm: r.term, grantedTtl: r.grantedTtl });
       return;
     }
-    const p = t.last;
-    const sameTerm = r.term >= 0 && r.term === p.term;
-    if (sameTerm && r.ttl + (r.at - p.at) / 1000 - p.ttl > RENEWAL_EVIDENCE_SECONDS) {
+    t.grantedTtl = r.grantedTtl;
+    if (r.term < 0 || r.term !== t.term) {
+      // A new etcd leader renewed every lease in full: new bounds, no evidence.
+      Object.assign(t, { term: r.term, low, high });
+      return;
+    }
+    if (low > t.high + READING_SLACK_MS) {
       t.aliveAt = r.at;
       t.aliveTerm = r.term;
+      Object.assign(t, { low, high });
+      return;
     }
-    t.last = r;
-    t.grantedTtl = r.grantedTtl;
+    // A reading just past the upper bound (within the slack) keeps it: a later one beyond it
+    // plus the slack still counts.
+    t.low = Math.max(t.low, low);
+    t.high = Math.min(t.high, high);
   }
 
   /** Forgets every lease not in `ids` (nodes that left). */
@@ -83,7 +103,7 @@ export class LeaseExpiryTracker {
   overdue(now: number): string[] {
     const out: string[] = [];
     for (const [id, t] of this.leases) {
-      const termChanged = t.last.term < 0 || t.last.term !== t.aliveTerm;
+      const termChanged = t.term < 0 || t.term !== t.aliveTerm;
       if (termChanged && now > t.aliveAt + t.grantedTtl * 1000 + this.graceMs) out.push(id);
     }
     return out;
@@ -130,10 +150,6 @@ export class LeaseExpiryGuard {
     this.timer = null;
   }
 
-  private async term(): Promise<number> {
-    return Number((await this.client.maintenance.status()).raftTerm);
-  }
-
   private async round(): Promise<void> {
     if (this.busy) return;
     if (!this.opts.isLeader()) {
@@ -147,16 +163,14 @@ export class LeaseExpiryGuard {
       if (now - this.lastRound > this.pollMs * 4) this.tracker.reset();
       const leases = this.opts.leases();
       this.tracker.retain(new Set(leases.keys()));
-      const before = await this.term();
+      // Each answer carries the raft term of the member that answered (etcd fills the header).
       const readings = await Promise.all(
         [...leases.keys()].map(async (id) => {
           const r = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
-          return [id, { at: Date.now(), ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) }] as const;
+          return [id, { at: Date.now(), term: Number(r.header.raft_term), ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) }] as const;
         }),
       );
-      const after = await this.term();
-      const term = before === after ? after : -1;
-      for (const [id, r] of readings) this.tracker.observe(id, { ...r, term });
+      for (const [id, r] of readings) this.tracker.observe(id, r);
       this.lastRound = Date.now();
       for (const id of this.tracker.overdue(Date.now())) {
         const nodeId = leases.get(id);

@@ -1,4 +1,5 @@
 // Which node leases the monitor revokes because etcd renewed them on leader changes.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LeaseExpiryTracker } from '../../../runtime/monitor/lease-expiry.ts';
 
@@ -53,5 +54,31 @@ describe('LeaseExpiryTracker', () => {
     t.observe('L', { at: 0, term: 1, ttl: 5, grantedTtl: TTL });
     for (let at = 500, term = 2; at <= 10_000; at += 500, term++) t.observe('L', { at, term, ttl: 6, grantedTtl: TTL });
     expect(t.overdue(10_000)).toEqual(['L']);
+  });
+
+  it('never calls a live lease overdue, whatever the phases of keepalives, readings and leader changes', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 199 }).map((x) => x * 10), fc.integer({ min: 0, max: 299 }).map((x) => x * 10), fc.integer({ min: 0, max: 49 }).map((x) => x * 10), fc.integer({ min: 1, max: 9 }), (renewPhase, termPhase, readPhase, seed) => {
+        const tracker = new LeaseExpiryTracker(GRACE);
+        let expiry = TTL * 1000;
+        let term = 1;
+        let jitter = seed;
+        for (let t = 0; t <= 60_000; t += 10) {
+          if ((t + renewPhase) % 2000 === 0) expiry = t + TTL * 1000;
+          if ((t + termPhase) % 3000 === 0) {
+            term++;
+            expiry = t + TTL * 1000 + 500;
+          }
+          if ((t + readPhase) % 500 === 0) {
+            jitter = (jitter * 7 + 3) % 11; // a reading 0..100 ms late
+            const at = t + jitter * 10;
+            tracker.observe('L', { at, term, ttl: Math.floor((expiry - t) / 1000), grantedTtl: TTL });
+            if (tracker.overdue(at).length > 0) return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: 200 },
+    );
   });
 });
