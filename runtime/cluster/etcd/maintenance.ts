@@ -218,7 +218,8 @@ export class EtcdMaintenance {
   async defragAll(opts: { only?: (m: MemberStatus) => boolean; onStep?: (s: DefragStep) => void } = {}): Promise<DefragStep[]> {
     const statuses = await this.memberStatuses();
     const down = statuses.filter((s) => !s.reachable);
-    if (down.length > 0) throw new DefragError(`not defragmenting while ${down.map((d) => d.name).join(', ')} is unreachable: the cluster would lose more than one member`);
+    if (down.length === statuses.length) throw new Error(`no etcd member answers: ${down.map((d) => `${d.name}: ${d.error ?? 'down'}`).join('; ')}`);
+    if (down.length > 0) throw new DefragError(`not defragmenting while ${down.map((d) => d.name).join(', ')} ${down.length === 1 ? 'is' : 'are'} unreachable: the cluster would lose more than one member`);
     const order = [...statuses].sort((a, b) => Number(a.is_leader) - Number(b.is_leader)).filter((s) => opts.only?.(s) ?? true);
     const steps: DefragStep[] = [];
     for (const s of order) {
