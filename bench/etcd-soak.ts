@@ -141,11 +141,11 @@ async function soak(withSettings: boolean): Promise<Sample[]> {
     );
     await txn.commit();
   };
-  const sample = async (day: number) => {
+  const sample = async (day: number, keep = true) => {
     const r = await maint.report();
     const top = r.members.reduce((a, b) => (b.db_size_bytes > a.db_size_bytes ? b : a));
     const s = { day, wallS: (performance.now() - t0) / 1000, revision: r.revision, compactRevision: r.compact_revision, dbBytes: top.db_size_bytes, inUseBytes: top.db_size_in_use_bytes, alarms: [...new Set(r.alarms.map((a) => a.alarm))].join(',') || 'none' };
-    samples.push(s);
+    if (keep) samples.push(s);
     return s;
   };
   try {
@@ -187,7 +187,7 @@ async function soak(withSettings: boolean): Promise<Sample[]> {
     if (withSettings) {
       await new Promise((r) => setTimeout(r, 1000));
       await defrag!.check();
-      const s = await sample(DAYS);
+      const s = await sample(DAYS, false);
       process.stderr.write(`  with    after the last defrag: db ${mib(s.dbBytes)} (${mib(s.inUseBytes)} in use)\n`);
     }
     return samples;
