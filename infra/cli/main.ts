@@ -15,6 +15,7 @@ export const COMMANDS: ReadonlyArray<{ readonly name: string; readonly summary: 
   { name: 'synth', summary: 'synthesize the CDKTF Docker stacks' },
   { name: 'rebalance', summary: 'even out bucket load across nodes (--dry-run to preview)' },
   { name: 'drain', summary: 'move every bucket off a node' },
+  { name: 'etcd', summary: 'etcd maintenance: compact, defrag (one member at a time), disarm alarms, move-leader' },
 ];
 
 export function toolHelp(): string {

@@ -5,6 +5,7 @@ import { BUCKETS } from '../../runtime/cluster/buckets.ts';
 import { ROOT_USER } from '../../runtime/cluster/access-policy.ts';
 import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
 import { ClusterView } from '../../runtime/cluster/etcd/cluster-view.ts';
+import { EtcdMaintenance } from '../../runtime/cluster/etcd/maintenance.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
 import type { Plan } from '../plan/types.ts';
 import { readState, runningSupervisor, type RunDirLayout } from './run-dir.ts';
@@ -26,13 +27,68 @@ export interface NodeStatus {
   load: { bases: number; ops_per_sec: number; bytes: number } | null;
 }
 
+export interface EtcdMemberRow {
+  name: string;
+  client_url: string;
+  /** etcd's /health answers true (false while any alarm is raised, in etcd 3.4). */
+  healthy: boolean;
+  /** Answers Maintenance.Status. */
+  reachable: boolean;
+  is_leader: boolean;
+  /** Backend database file size, bytes. */
+  db_size_bytes: number | null;
+  /** Bytes of it in use; the rest is free space only a defrag returns to the file system. */
+  db_size_in_use_bytes: number | null;
+  revision: number | null;
+}
+
+export interface EtcdStatus {
+  endpoints: string[];
+  /** A majority of the members answers and agrees on a leader. */
+  healthy: boolean;
+  members: EtcdMemberRow[];
+  leader: string | null;
+  /** Current revision of the key-value store. */
+  revision: number | null;
+  /** Revision of the last compaction (0 = never). */
+  compact_revision: number | null;
+  /** Raised alarms: NOSPACE (a member's database exceeds the quota: writes fail) or CORRUPT. */
+  alarms: Array<{ member: string; member_id: string; alarm: string }>;
+  /** cluster.yaml etcd.quota_backend_bytes, as rendered. */
+  quota_backend_bytes: number;
+  /** What the operator should do, one sentence each (empty when nothing). */
+  advice: string[];
+}
+
+/** The advice `status` gives for etcd's alarms and sizes (docs/operations.md). Pure. */
+export function etcdAdvice(e: Pick<EtcdStatus, 'alarms' | 'members' | 'quota_backend_bytes'>): string[] {
+  const out: string[] = [];
+  const kinds = new Set(e.alarms.map((a) => a.alarm));
+  if (kinds.has('NOSPACE')) {
+    out.push(
+      'etcd raised NOSPACE: a member database exceeds quota_backend_bytes and etcd refuses every write (nodes cannot take buckets, the monitor cannot assign). ' +
+        'Recover with `dtable-cluster etcd compact`, then `dtable-cluster etcd defrag`, then `dtable-cluster etcd disarm` (docs/operations.md#nospace).',
+    );
+  }
+  if (kinds.has('CORRUPT')) {
+    out.push('etcd raised CORRUPT: members disagree on their data. Replace the corrupt member from a snapshot (docs/operations.md#replacing-a-failed-member).');
+  }
+  const full = e.members.filter((m) => (m.db_size_bytes ?? 0) > 0.8 * e.quota_backend_bytes);
+  if (full.length > 0 && !kinds.has('NOSPACE')) {
+    out.push(
+      `etcd database of ${full.map((m) => m.name).join(', ')} is above 80% of quota_backend_bytes: run \`dtable-cluster etcd compact\` and \`dtable-cluster etcd defrag\` before NOSPACE stops all writes (docs/operations.md#nospace).`,
+    );
+  }
+  return out;
+}
+
 export interface ClusterStatus {
   cluster: string;
   run_dir: string;
   supervisor: { pid: number | null; running: boolean; phase: string | null; ready_ms: number | null };
   web: { url: string; healthy: boolean };
   proxy: { url: string; admin_url: string; healthy: boolean };
-  etcd: { endpoints: string[]; healthy: boolean; members: Array<{ name: string; client_url: string; healthy: boolean }> };
+  etcd: EtcdStatus;
   /** Base storage: the shared folder, or the MariaDB server (healthy: it accepts TCP connections). */
   storage: { kind: 'filesystem'; dir: string } | { kind: 'mariadb'; address: string; database: string; healthy: boolean };
   nodes: NodeStatus[];
@@ -86,6 +142,18 @@ export async function openView(plan: Plan, timeoutMs = 5000): Promise<{ client: 
   }
 }
 
+/**
+ * Maintenance access to every member of the plan's etcd, one client per member (root with etcd
+ * TLS). Calls may take minutes (a defrag of a large database); the caller closes it.
+ */
+export function etcdMaintenanceOf(plan: Plan, callTimeoutMs = 300_000): EtcdMaintenance {
+  const tls = plan.etcd.tls?.clients[ROOT_USER];
+  return new EtcdMaintenance({
+    connect: (host) => connectEtcd({ hostList: [host], callTimeoutMs, ...(tls ? { tls } : {}) }),
+    members: plan.etcd.members.map((m) => ({ name: m.name, host: `${m.host}:${m.clientPort}` })),
+  });
+}
+
 export async function closeView(v: { client: Etcd3; view: ClusterView }): Promise<void> {
   await v.view.close().catch(() => undefined);
   v.client.close();
@@ -120,7 +188,22 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     etcd: {
       endpoints: plan.etcd.members.map((m) => m.clientUrl),
       healthy: etcdHealth.filter(Boolean).length > plan.etcd.members.length / 2,
-      members: plan.etcd.members.map((m, i) => ({ name: m.name, client_url: m.clientUrl, healthy: etcdHealth[i]! })),
+      members: plan.etcd.members.map((m, i) => ({
+        name: m.name,
+        client_url: m.clientUrl,
+        healthy: etcdHealth[i]!,
+        reachable: false,
+        is_leader: false,
+        db_size_bytes: null,
+        db_size_in_use_bytes: null,
+        revision: null,
+      })),
+      leader: null,
+      revision: null,
+      compact_revision: null,
+      alarms: [],
+      quota_backend_bytes: plan.etcd.quotaBackendBytes,
+      advice: [],
     },
     storage:
       st.kind === 'mariadb'
@@ -141,6 +224,9 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     assignment: null,
     processes: (supPid !== null ? (state?.processes ?? []) : []).map((p) => ({ name: p.name, kind: p.kind, pid: p.pid, status: p.status })),
   };
+  // etcd 3.4's /health is false while an alarm is raised, so quorum and alarms come from
+  // Maintenance.Status of each member.
+  await addEtcdMaintenance(status.etcd, plan);
   if (!status.etcd.healthy) {
     status.error = 'etcd has no quorum (or is not running): cluster state unavailable';
     return status;
@@ -202,6 +288,33 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     await closeView(v);
   }
   return status;
+}
+
+async function addEtcdMaintenance(e: EtcdStatus, plan: Plan): Promise<void> {
+  const m = etcdMaintenanceOf(plan, 3000);
+  try {
+    const r = await withTimeout(m.report(), 8000, 'etcd maintenance status');
+    r.members.forEach((s, i) => {
+      const row = e.members[i]!;
+      row.reachable = s.reachable;
+      row.is_leader = s.is_leader;
+      if (s.reachable) {
+        row.db_size_bytes = s.db_size_bytes;
+        row.db_size_in_use_bytes = s.db_size_in_use_bytes;
+        row.revision = s.revision;
+      }
+    });
+    e.leader = r.leader;
+    e.revision = r.revision;
+    e.compact_revision = r.compact_revision;
+    e.alarms = r.alarms.map((a) => ({ member: a.member, member_id: a.member_id, alarm: a.alarm }));
+    e.healthy = r.leader !== null && r.members.filter((s) => s.reachable).length > r.members.length / 2;
+  } catch {
+    // Unreachable: keep what /health said.
+  } finally {
+    m.close();
+  }
+  e.advice = etcdAdvice(e);
 }
 
 /**

@@ -27,6 +27,12 @@ export const DEFAULTS = {
   runtimeImage: 'dtable-cluster:latest',
   etcdImage: 'quay.io/coreos/etcd:v3.5.17',
   maxTxnOps: 1024,
+  compactionMode: 'periodic',
+  compactionRetention: { periodic: '5m', revision: '10000' },
+  quotaBackendBytes: 2 * 1024 ** 3,
+  autoDefragBelowInUse: 0.5,
+  autoDefragMinDbBytes: 64 * 1024 ** 2,
+  autoDefragCheckIntervalSeconds: 600,
   etcdClientPort: 2379,
   etcdPeerPort: 2380,
   nodePort: 5000,
@@ -272,6 +278,74 @@ const storage = z
     error: 'must be "filesystem" or "mariadb"',
   })
   .describe('Where bases live. Default `{kind: filesystem}`: one host only.');
+/** Smallest accepted `etcd.quota_backend_bytes` (8 MiB): below it etcd's own bookkeeping raises NOSPACE. */
+export const MIN_QUOTA_BACKEND_BYTES = 8 * 1024 ** 2;
+/** Largest accepted `etcd.quota_backend_bytes`: etcd's documented maximum (8 GiB, docs/op-guide/maintenance.md). */
+export const MAX_QUOTA_BACKEND_BYTES = 8 * 1024 ** 3;
+
+/** A Go duration of etcd's periodic compactor, e.g. `5m`, `1h`, `1h30m`; a bare number means hours. */
+const GO_DURATION = /^(\d+(\.\d+)?|(\d+(\.\d+)?(h|m|s))+)$/;
+
+const etcdCompaction = z
+  .object({
+    mode: z
+      .enum(['periodic', 'revision'], { error: 'must be "periodic" or "revision"' })
+      .default(DEFAULTS.compactionMode)
+      .describe('etcd `auto-compaction-mode`: `periodic` keeps a time window of history, `revision` a number of revisions. Default `periodic`.'),
+    retention: z
+      .string()
+      .optional()
+      .describe('etcd `auto-compaction-retention`: a duration like `5m` or `1h` (periodic), a revision count like `10000` (revision). Default `5m` (periodic), `10000` (revision).'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.retention === undefined) return;
+    if (c.mode === 'periodic') {
+      if (!GO_DURATION.test(c.retention)) {
+        ctx.addIssue({ code: 'custom', path: ['retention'], message: 'must be a duration like "5m", "1h" or "1h30m" for mode periodic' });
+      } else if (durationSeconds(c.retention) < 60) {
+        ctx.addIssue({ code: 'custom', path: ['retention'], message: 'must be at least 1m: watchers that reconnect need some history' });
+      }
+    } else if (!/^[1-9]\d{0,11}$/.test(c.retention)) {
+      ctx.addIssue({ code: 'custom', path: ['retention'], message: 'must be a whole number of revisions (at least 1) for mode revision' });
+    }
+  })
+  .describe('Automatic compaction of the key history (etcd `auto-compaction-*`).');
+
+/** Seconds of a Go duration accepted by GO_DURATION (a bare number is hours, as etcd reads it). */
+export function durationSeconds(text: string): number {
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 3600;
+  const unit = { h: 3600, m: 60, s: 1 } as const;
+  let total = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)([hms])/g)) total += Number(m[1]) * unit[m[2] as keyof typeof unit];
+  return total;
+}
+
+const etcdAutoDefrag = z
+  .object({
+    enabled: z.boolean().default(true).describe('The monitor leader defragments members whose database is mostly free space. Default true.'),
+    in_use_below: z
+      .number()
+      .gt(0, { error: 'must be a fraction between 0 and 1' })
+      .lt(1, { error: 'must be a fraction between 0 and 1' })
+      .default(DEFAULTS.autoDefragBelowInUse)
+      .describe('Defragment a member when in-use bytes / database size falls below this. Default 0.5.'),
+    min_db_size_bytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(DEFAULTS.autoDefragMinDbBytes)
+      .describe('...and its database is at least this large (smaller files are not worth a pause). Default 67108864 (64 MiB).'),
+    check_interval_seconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(86400)
+      .default(DEFAULTS.autoDefragCheckIntervalSeconds)
+      .describe('How often the monitor leader checks the members. Default 600.'),
+  })
+  .strict()
+  .describe('Automatic defragmentation by the monitor leader (one member at a time, followers first).');
 
 const secrets = z
   .object({
@@ -318,6 +392,15 @@ export const clusterFileSchema = z
           .max(100000)
           .default(DEFAULTS.maxTxnOps)
           .describe('etcd --max-txn-ops. Default 1024.'),
+        compaction: etcdCompaction.default(() => etcdCompaction.parse({})),
+        quota_backend_bytes: z
+          .number()
+          .int({ error: 'must be a whole number of bytes' })
+          .min(MIN_QUOTA_BACKEND_BYTES, { error: `must be at least ${MIN_QUOTA_BACKEND_BYTES} (8 MiB)` })
+          .max(MAX_QUOTA_BACKEND_BYTES, { error: `must be at most ${MAX_QUOTA_BACKEND_BYTES} (8 GiB, etcd's documented maximum)` })
+          .default(DEFAULTS.quotaBackendBytes)
+          .describe('etcd `quota-backend-bytes`: above it etcd raises the NOSPACE alarm and refuses writes. Default 2147483648 (2 GiB).'),
+        auto_defrag: etcdAutoDefrag.default(() => etcdAutoDefrag.parse({})),
         members: z.array(etcdMember).min(1, { error: 'needs at least one member' }),
         tls: etcdTls.default({ enabled: false }),
       })

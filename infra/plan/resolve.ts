@@ -170,6 +170,17 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
       image: model.etcd.image,
       clusterToken: model.etcd.cluster_token ?? `${model.name}-etcd`,
       maxTxnOps: model.etcd.max_txn_ops,
+      compaction: {
+        mode: model.etcd.compaction.mode,
+        retention: model.etcd.compaction.retention ?? DEFAULTS.compactionRetention[model.etcd.compaction.mode],
+      },
+      quotaBackendBytes: model.etcd.quota_backend_bytes,
+      autoDefrag: {
+        enabled: model.etcd.auto_defrag.enabled,
+        inUseBelow: model.etcd.auto_defrag.in_use_below,
+        minDbSizeBytes: model.etcd.auto_defrag.min_db_size_bytes,
+        checkIntervalSeconds: model.etcd.auto_defrag.check_interval_seconds,
+      },
       members,
       hostList: members.map((m) => `${m.host}:${m.clientPort}`),
       tls: tlsOn ? tlsPlan(local ? join(runDir, 'tls') : CONTAINER_TLS_DIR, members, nodes) : null,

@@ -48,6 +48,16 @@ export interface EtcdTlsPlan {
   readonly clients: Readonly<Record<string, TlsFiles>>;
 }
 
+/** cluster.yaml `etcd.auto_defrag`. */
+export interface EtcdAutoDefragPlan {
+  readonly enabled: boolean;
+  /** Defragment when in-use bytes / database size is below this fraction... */
+  readonly inUseBelow: number;
+  /** ...and the database is at least this many bytes. */
+  readonly minDbSizeBytes: number;
+  readonly checkIntervalSeconds: number;
+}
+
 export interface NodePlan extends InstanceBase {
   readonly kind: 'node';
   readonly nodeId: string;
@@ -152,6 +162,12 @@ export interface Plan {
     readonly image: string;
     readonly clusterToken: string;
     readonly maxTxnOps: number;
+    /** etcd `auto-compaction-mode` and `auto-compaction-retention` (retention as etcd reads it). */
+    readonly compaction: { readonly mode: 'periodic' | 'revision'; readonly retention: string };
+    /** etcd `quota-backend-bytes`. */
+    readonly quotaBackendBytes: number;
+    /** Automatic defragmentation by the monitor leader. */
+    readonly autoDefrag: EtcdAutoDefragPlan;
     readonly members: readonly EtcdMemberPlan[];
     /** `host:clientPort` of every member, SeaTable's `etcd_host_list`. */
     readonly hostList: readonly string[];

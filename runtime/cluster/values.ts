@@ -42,7 +42,7 @@ const bucketLoadSchema = z.object({
 });
 export type BucketLoad = z.infer<typeof bucketLoadSchema>;
 
-/** `<p>dtable-cluster/load/<node_id>`, on the node's lease, refreshed by the node every few seconds. */
+/** `<p>dtable-cluster/load/<node_id>`, on the node's lease, republished on material change (runtime/cluster/load-report.ts). */
 export const loadValueSchema = z.looseObject({
   node_id: nodeIdSchema,
   updated_at: z.string(),

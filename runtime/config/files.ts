@@ -124,6 +124,20 @@ export const monitorConfigSchema = z
     rebalance_move_budget: z.number().int().min(0).default(32),
     /** etcd's --max-txn-ops; assignment writes are chunked under it (256 + 1 fits in one atomic txn at >= 257). */
     etcd_max_txn_ops: z.number().int().min(2).default(128),
+    /** Member names, in the order of etcd_host_list (metrics labels); default `etcd-<host:port>`. */
+    etcd_member_names: z.array(z.string().min(1)).optional(),
+    /** etcd's quota-backend-bytes as rendered (a metric, for alerting on the fill level). */
+    etcd_quota_backend_bytes: z.number().int().min(0).optional(),
+    /** Automatic defragmentation by the leader (cluster.yaml etcd.auto_defrag). */
+    auto_defrag: z
+      .object({
+        enabled: z.boolean(),
+        in_use_below: z.number().gt(0).lt(1),
+        min_db_size_bytes: z.number().int().min(0),
+        check_interval_seconds: z.number().int().min(1),
+      })
+      .strict()
+      .optional(),
     /** Prometheus metrics. */
     metrics_listen: listen,
   })

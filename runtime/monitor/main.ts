@@ -5,9 +5,12 @@ import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { connectEtcd } from '../cluster/etcd/client.ts';
+import { EtcdMaintenance } from '../cluster/etcd/maintenance.ts';
+import { AutoDefrag } from './auto-defrag.ts';
+import { LeaseExpiryGuard } from './lease-expiry.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, monitorConfigSchema, readConfigFile } from '../config/files.ts';
-import { renderMetrics } from './metrics.ts';
+import { renderMetrics, type MonitorEtcdMetrics } from './metrics.ts';
 import { Monitor } from './monitor.ts';
 
 async function main(): Promise<void> {
@@ -38,6 +41,49 @@ async function main(): Promise<void> {
     log,
   });
 
+  // One client per etcd member: sizes and alarms per member, and defragmentation.
+  const maintenance = new EtcdMaintenance({
+    connect: (host) => connectEtcd({ hostList: [host], tls: config.tls, callTimeoutMs: 300_000 }),
+    members: config.etcd_host_list.map((host, i) => ({ name: config.etcd_member_names?.[i] ?? `etcd-${host}`, host })),
+  });
+  const ad = config.auto_defrag;
+  const autoDefrag = ad?.enabled
+    ? new AutoDefrag(maintenance, {
+        inUseBelow: ad.in_use_below,
+        minDbSizeBytes: ad.min_db_size_bytes,
+        intervalMs: ad.check_interval_seconds * 1000,
+        isLeader: () => monitor.isLeader(),
+        log,
+      })
+    : null;
+  autoDefrag?.start();
+  const leaseGuard = new LeaseExpiryGuard(client, {
+    leases: () => {
+      const byLease = new Map<string, string>();
+      for (const [id, reg] of monitor.clusterView().nodes()) if (reg.lease_id) byLease.set(reg.lease_id, id);
+      return byLease;
+    },
+    leaseTtlSeconds: config.lease_ttl,
+    isLeader: () => monitor.isLeader(),
+    log,
+  });
+  leaseGuard.start();
+  /** etcd's storage for /metrics, read at scrape time (nothing polls etcd in between). */
+  const etcdMetrics = async (): Promise<MonitorEtcdMetrics | undefined> => {
+    const timeout = new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000).unref());
+    const report = maintenance.report().catch(() => undefined);
+    const r = await Promise.race([report, timeout]);
+    if (!r) return undefined;
+    return {
+      revision: r.revision,
+      compactRevision: r.compact_revision,
+      quotaBackendBytes: config.etcd_quota_backend_bytes ?? 0,
+      members: r.members.map((x) => ({ name: x.name, reachable: x.reachable, isLeader: x.is_leader, dbSizeBytes: x.db_size_bytes, dbSizeInUseBytes: x.db_size_in_use_bytes })),
+      alarms: r.alarms,
+      defragsTotal: autoDefrag?.defrags ?? 0,
+    };
+  };
+
   const app = Fastify({ logger: false });
   app.get('/health', async () => {
     const view = monitor.clusterView();
@@ -52,7 +98,8 @@ async function main(): Promise<void> {
   });
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4; charset=utf-8');
-    return renderMetrics(monitor.metricsState());
+    const etcd = await etcdMetrics();
+    return renderMetrics({ ...monitor.metricsState(), ...(etcd ? { etcd } : {}) });
   });
   await app.listen({ host: config.metrics_listen.host, port: config.metrics_listen.port });
   log.info({ metrics: `http://${config.metrics_listen.host}:${config.metrics_listen.port}` }, 'monitor started');
@@ -64,8 +111,11 @@ async function main(): Promise<void> {
     log.info({ signal }, 'stopping: resigning leadership');
     const force = setTimeout(() => process.exit(1), 5000);
     try {
+      autoDefrag?.stop();
+      leaseGuard.stop();
       await monitor.stop();
       await app.close();
+      maintenance.close();
       client.close();
     } finally {
       clearTimeout(force);

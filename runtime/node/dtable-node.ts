@@ -10,6 +10,7 @@ import { ClusterView } from '../cluster/etcd/cluster-view.ts';
 import type { Log } from '../cluster/etcd/log.ts';
 import { NodeRegistration } from '../cluster/etcd/registration.ts';
 import { keyspace } from '../cluster/keyspace.ts';
+import { DEFAULT_LOAD_REPORT_POLICY, shouldPublishLoad, type LoadReportPolicy, type PublishedLoad } from '../cluster/load-report.ts';
 import type { NodeConfig } from '../config/files.ts';
 import { LoadedBases } from './bases.ts';
 import { BucketOwnership } from './bucket-ownership.ts';
@@ -22,10 +23,12 @@ export interface DtableNodeOptions {
   config: NodeConfig;
   privateKey: string;
   log: Log & { child?: (b: object) => Log };
-  /** Period of the load report; default 5000 ms. */
+  /** How often the load is measured (and a report considered); default 5000 ms. */
   loadIntervalMs?: number;
   /** Where secrets named by the config are read (the MariaDB password); default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** When a measured load is published (runtime/cluster/load-report.ts); default DEFAULT_LOAD_REPORT_POLICY. */
+  loadReportPolicy?: LoadReportPolicy;
 }
 
 export class DtableNode {
@@ -39,6 +42,7 @@ export class DtableNode {
   private storage: BaseStorage | null = null;
   private timers: NodeJS.Timeout[] = [];
   private ready = false;
+  private lastLoad: PublishedLoad | null = null;
 
   constructor(private readonly opts: DtableNodeOptions) {}
 
@@ -149,11 +153,16 @@ export class DtableNode {
     log.info({ node_id: this.nodeId }, 'node stopped');
   }
 
+  /** Measures the load and publishes it when the policy says it is news (each put is a revision). */
   private async publishLoad(elapsedMs: number): Promise<void> {
     const lease = this.reg?.leaseId;
     if (!lease || !this.client || !this.view || !this.bases) return;
-    const value = { node_id: this.nodeId, updated_at: new Date().toISOString(), buckets: this.bases.load(elapsedMs) };
+    const buckets = this.bases.load(elapsedMs);
+    const now = Date.now();
+    if (!shouldPublishLoad(this.lastLoad, buckets, now, lease, this.opts.loadReportPolicy ?? DEFAULT_LOAD_REPORT_POLICY)) return;
+    const value = { node_id: this.nodeId, updated_at: new Date(now).toISOString(), buckets };
     await this.client.put(this.view.ks.load(this.nodeId)).value(JSON.stringify(value)).lease(lease);
+    this.lastLoad = { at: now, leaseId: lease, buckets };
   }
 
   private leaseFile(): string {

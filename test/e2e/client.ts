@@ -9,8 +9,18 @@ export interface StatusJson {
   supervisor: { pid: number | null; running: boolean; phase: string | null };
   web: { url: string; healthy: boolean };
   proxy: { url: string; admin_url: string; healthy: boolean };
-  etcd: { endpoints: string[]; healthy: boolean; members: Array<{ name: string; client_url: string; healthy: boolean }> };
   storage: { kind: string; address?: string; database?: string; healthy?: boolean; dir?: string };
+  etcd: {
+    endpoints: string[];
+    healthy: boolean;
+    members: Array<{ name: string; client_url: string; healthy: boolean; reachable: boolean; is_leader: boolean; db_size_bytes: number | null; db_size_in_use_bytes: number | null }>;
+    leader: string | null;
+    revision: number | null;
+    compact_revision: number | null;
+    alarms: Array<{ member: string; member_id: string; alarm: string }>;
+    quota_backend_bytes: number;
+    advice: string[];
+  };
   nodes: Array<{ node_id: string; node_url: string; local_node_url: string; live: boolean; buckets: number; owned: number; weight: number }>;
   monitor: { leader: string | null };
   assignment: { epoch: number | null; assigned: number; buckets: Record<string, string> } | null;

@@ -8,10 +8,13 @@ const help = `Usage: dtable-cluster status [--config FILE] [--run-dir DIR] [--js
 
 Shows the local cluster of cluster.yaml: supervisor and processes, etcd member health, the
 monitor leader, every node (live in etcd, URLs, assigned and owned buckets, weight, load) and the
-assignment epoch. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
-etcd.endpoints[], etcd.members[], storage {kind, address, database, healthy | dir}, nodes[] {node_id, node_url, local_node_url, live, buckets,
+assignment epoch, etcd's revision, compaction, database sizes and alarms, with what to do about
+them. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
+etcd.endpoints[], etcd.members[] {name, db_size_bytes, db_size_in_use_bytes, is_leader, ...},
+etcd.revision, etcd.compact_revision, etcd.alarms[], etcd.advice[],
+storage {kind, address, database, healthy | dir}, nodes[] {node_id, node_url, local_node_url, live, buckets,
 owned, weight, load}, monitor.leader, assignment {epoch, buckets: {hh: node_id}}, processes[].
-Exit code 0 when etcd answers and every node of the plan is live, 1 otherwise.
+Exit code 0 when etcd answers without alarms and every node of the plan is live, 1 otherwise.
 
 Options:
   -c, --config FILE   cluster file (default ./cluster.yaml)
@@ -20,6 +23,7 @@ Options:
 `;
 
 const yes = (b: boolean) => (b ? 'up' : 'DOWN');
+const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 
 export function formatStatus(s: ClusterStatus): string {
   const lines: string[] = [];
@@ -28,7 +32,14 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(sup.running ? `supervisor pid ${sup.pid} (${sup.phase})` : 'supervisor: not running');
   lines.push(`web    ${s.web.url}  ${yes(s.web.healthy)}`);
   lines.push(`proxy  ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
-  lines.push(`etcd   ${s.etcd.healthy ? 'quorum' : 'NO QUORUM'}: ${s.etcd.members.map((m) => `${m.name} ${yes(m.healthy)}`).join(', ')}`);
+  const e = s.etcd;
+  const size = (m: ClusterStatus['etcd']['members'][number]) =>
+    m.db_size_bytes === null ? '' : ` ${mib(m.db_size_bytes)} (${mib(m.db_size_in_use_bytes ?? 0)} in use)`;
+  lines.push(`etcd   ${e.healthy ? 'quorum' : 'NO QUORUM'}: ${e.members.map((m) => `${m.name} ${m.reachable || m.healthy ? 'up' : 'DOWN'}${m.is_leader ? ' leader' : ''}${size(m)}`).join(', ')}`);
+  if (e.revision !== null) {
+    lines.push(`       revision ${e.revision}, compacted up to ${e.compact_revision ?? '?'}, quota ${mib(e.quota_backend_bytes)}, alarms ${e.alarms.length === 0 ? 'none' : [...new Set(e.alarms.map((a) => a.alarm))].join(', ')}`);
+  }
+  for (const a of e.advice) lines.push(`! ${a}`);
   const st = s.storage;
   lines.push(st.kind === 'mariadb' ? `storage mariadb ${st.address}/${st.database}  ${yes(st.healthy)}` : `storage filesystem ${st.dir}`);
   lines.push(`monitor leader ${s.monitor.leader ?? '(none)'}; ${s.monitor.replicas.map((m) => `${m.monitor_id} ${yes(m.healthy)}`).join(', ')}`);
@@ -56,7 +67,7 @@ export const command: CliCommand = {
     const status = await collectStatus(plan, runDirLayout(plan.runDir));
     process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
     const planned = new Set(plan.nodes.map((n) => n.nodeId));
-    const ok = !status.error && status.nodes.filter((n) => planned.has(n.node_id)).every((n) => n.live);
+    const ok = !status.error && status.etcd.alarms.length === 0 && status.nodes.filter((n) => planned.has(n.node_id)).every((n) => n.live);
     return ok ? 0 : 1;
   },
 };

@@ -129,3 +129,46 @@ it('every listed command that exists exports a command with its own name', async
     if (command) expect(command.name).toBe(name);
   }
 });
+
+describe('etcd', () => {
+  it('without an action is a usage error naming the actions', async () => {
+    const r = await cli(['etcd']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('etcd: expected one of compact, defrag, disarm, move-leader');
+  });
+
+  it('with an unknown action is a usage error', async () => {
+    const r = await cli(['etcd', 'defragment']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('got "defragment"');
+  });
+
+  it('move-leader needs a member of cluster.yaml', async () => {
+    const none = await cli(['etcd', 'move-leader']);
+    expect(none.code).toBe(2);
+    const unknown = await cli(['etcd', 'move-leader', 'etcd-09']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown member "etcd-09"');
+    expect(unknown.stderr).toContain('members: etcd-01, etcd-02, etcd-03');
+  });
+
+  it('disarm accepts only etcd alarm names', async () => {
+    const r = await cli(['etcd', 'disarm', '--alarm', 'FULL']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--alarm must be NOSPACE or CORRUPT');
+  });
+
+  it('compact refuses a negative --keep', async () => {
+    const r = await cli(['etcd', 'compact', '--keep', '-3']);
+    expect(r.code).toBe(2);
+  });
+
+  it('against an etcd that is not running exits 1 with a hint', async () => {
+    const dir = mkdtempSync(join(tmp, 'etcd-down-'));
+    // Nothing listens on these low ports.
+    writeFileSync(join(dir, 'cluster.yaml'), readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace(/base_port: \d+/, 'base_port: 1100'));
+    const r = await cli(['etcd', 'defrag', '--config', join(dir, 'cluster.yaml')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/etcd defrag failed: .*\n  hint: is the cluster up\?/);
+  }, 30_000);
+});

@@ -202,6 +202,42 @@ export const INVALID_CASES: InvalidCase[] = [
     shape: true,
   },
   {
+    name: "quota_backend_bytes below 8 MiB",
+    text: edit('etcd:\n', 'etcd:\n  quota_backend_bytes: 1048576\n'),
+    error: "cluster.yaml:7:24: etcd.quota_backend_bytes must be at least 8388608 (8 MiB)",
+    shape: true,
+  },
+  {
+    name: "an unknown compaction mode",
+    text: edit('etcd:\n', 'etcd:\n  compaction: { mode: daily }\n'),
+    error: 'cluster.yaml:7:23: etcd.compaction.mode must be "periodic" or "revision"',
+    shape: true,
+  },
+  {
+    name: "a periodic compaction retention that is not a duration",
+    text: edit('etcd:\n', 'etcd:\n  compaction: { retention: 5 minutes }\n'),
+    error: 'cluster.yaml:7:28: etcd.compaction.retention must be a duration like "5m", "1h" or "1h30m" for mode periodic',
+    shape: false,
+  },
+  {
+    name: "a revision compaction retention written as a duration",
+    text: edit('etcd:\n', 'etcd:\n  compaction: { mode: revision, retention: 1h }\n'),
+    error: "cluster.yaml:7:44: etcd.compaction.retention must be a whole number of revisions (at least 1) for mode revision",
+    shape: false,
+  },
+  {
+    name: "a periodic compaction retention under a minute",
+    text: edit('etcd:\n', 'etcd:\n  compaction: { retention: 30s }\n'),
+    error: "cluster.yaml:7:28: etcd.compaction.retention must be at least 1m: watchers that reconnect need some history",
+    shape: false,
+  },
+  {
+    name: "an auto_defrag threshold above 1",
+    text: edit('etcd:\n', 'etcd:\n  auto_defrag: { in_use_below: 1.5 }\n'),
+    error: "cluster.yaml:7:32: etcd.auto_defrag.in_use_below must be a fraction between 0 and 1",
+    shape: true,
+  },
+  {
     name: "an empty member list",
     text: edit('etcd:\n  members:\n    - name: etcd-01\n      host: etcd-01.example.com\n    - name: etcd-02\n      host: etcd-02.example.com\n      docker_host: host-b\n    - name: etcd-03\n      host: etcd-03.example.com\n      docker_host: host-c\n', 'etcd:\n  members: []\n'),
     error: "cluster.yaml:7:12: etcd.members needs at least one member",

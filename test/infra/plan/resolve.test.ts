@@ -129,3 +129,20 @@ describe('etcd.tls', () => {
     expect(plan.etcd.members[0]!.metricsPort).toBe(2381);
   });
 });
+
+describe('etcd maintenance settings', () => {
+  it('default to periodic compaction keeping 5 minutes, a 2 GiB quota and auto defrag below half in use', () => {
+    const { etcd } = docker();
+    expect(etcd.compaction).toEqual({ mode: 'periodic', retention: '5m' });
+    expect(etcd.quotaBackendBytes).toBe(2 * 1024 ** 3);
+    expect(etcd.autoDefrag).toEqual({ enabled: true, inUseBelow: 0.5, minDbSizeBytes: 64 * 1024 ** 2, checkIntervalSeconds: 600 });
+  });
+
+  it('keep 10000 revisions by default in revision mode', () => {
+    expect(docker(BASE.replace('etcd:\n', 'etcd:\n  compaction: { mode: revision }\n')).etcd.compaction).toEqual({ mode: 'revision', retention: '10000' });
+  });
+
+  it('take the retention as written', () => {
+    expect(local(BASE.replace('etcd:\n', 'etcd:\n  compaction: { retention: 1h30m }\n')).etcd.compaction.retention).toBe('1h30m');
+  });
+});

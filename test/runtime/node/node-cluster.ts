@@ -100,6 +100,8 @@ export interface NodeClusterOptions {
   maxBodyBytes?: number;
   /** Base storage in this MariaDB instead of a shared dir; each node then has only its private data dir. */
   mariadb?: MariadbOptions;
+  /** Extra etcd flags, e.g. the rendered config's lease checkpointing. */
+  etcdArgs?: string[];
 }
 
 /** A uuid whose bucket is `bucket`. */
@@ -125,7 +127,7 @@ export async function startNodeCluster(opts: NodeClusterOptions): Promise<NodeCl
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    etcd = await startEtcdCluster();
+    etcd = await startEtcdCluster(opts.etcdArgs ? { extraArgs: opts.etcdArgs } : {});
     client = connectEtcd({ hostList: etcd.hostList });
     for (let i = 1; i <= opts.nodes; i++) {
       const nodeId = `dtable-server-${String(i).padStart(2, '0')}`;

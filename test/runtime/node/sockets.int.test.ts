@@ -3,6 +3,7 @@
 import { io as connect, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeCluster, until, uuidIn, type NodeCluster } from './node-cluster.ts';
+import { DEFAULT_LOAD_REPORT_POLICY } from '../../../runtime/cluster/load-report.ts';
 
 let cluster: NodeCluster;
 const sockets: Socket[] = [];
@@ -100,7 +101,7 @@ describe('socket.io on a node', () => {
 });
 
 describe('load report', () => {
-  it('publishes per-bucket load of loaded bases under dtable-cluster/load/<node_id>', async () => {
+  it('publishes per-bucket load of loaded bases under dtable-cluster/load/<node_id> within the minimum report interval', async () => {
     const node = nodeOf('16');
     await cluster.waitOwner('16', node.nodeId);
     const uuid = uuidIn('16');
@@ -112,7 +113,8 @@ describe('load report', () => {
         const parsed = v ? (JSON.parse(v) as { buckets: Record<string, { bases: number; ops_per_sec: number; bytes: number }> }) : null;
         return parsed?.buckets['16'] ? parsed : null;
       },
-      15_000,
+      // A node reports a change at most once per minimum interval (runtime/cluster/load-report.ts).
+      DEFAULT_LOAD_REPORT_POLICY.minIntervalMs + 10_000,
       250,
     );
     expect(load.buckets['16']!.bases).toBe(1);

@@ -1,0 +1,193 @@
+// Expiring node leases that etcd keeps renewing on its own. etcd's lessor gives every lease its
+// full TTL again when a new etcd leader takes over (lease/lessor.go Promote), so while the etcd
+// leader changes more often than lease_ttl, a crashed node's lease never runs out and its buckets
+// stay unserved. etcd's lease checkpoints (rendered, etcd 3.4+) carry the remaining TTL over, but
+// only for leases of more than their fixed 5-minute interval; node leases are shorter.
+//
+// The monitor leader therefore watches each node lease's remaining TTL (LeaseTimeToLive, a
+// read) together with etcd's raft term. Within one term, an expiry that moved later than every
+// earlier reading allows is a keepalive the node sent; a term change says nothing. A lease with no keepalive seen for its
+// TTL plus a grace, across at least one term change (without one etcd expires it by itself), is
+// what etcd would have expired without the leader changes: the monitor revokes it, which deletes
+// the node's registration and owner keys exactly as an expiry would. A live node that is revoked
+// by mistake self-fences on its next keepalive and registers again (DESIGN.md section 6), so a
+// mistake costs a handoff, never a second writer.
+import type { Etcd3 } from 'etcd3';
+import { revokeLease } from '../cluster/etcd/lease.ts';
+import type { Log } from '../cluster/etcd/log.ts';
+
+/** One reading of a lease: when (monitor clock, ms), in which raft term (-1 = unknown), remaining and granted TTL (s). */
+export interface LeaseReading {
+  at: number;
+  term: number;
+  /** Remaining TTL in whole seconds as etcd reports it; -1 = the lease no longer exists. */
+  ttl: number;
+  grantedTtl: number;
+}
+
+interface Tracked {
+  /** Raft term of the readings that bound `low`..`high`. */
+  term: number;
+  /**
+   * Where the lease's expiry must lie if nothing renewed it in this term (monitor clock ms): each
+   * reading says at + ttl <= expiry < at + ttl + 1 s (etcd reports whole seconds).
+   */
+  low: number;
+  high: number;
+  /** When a keepalive was last seen (or the lease first seen), monitor clock ms. */
+  aliveAt: number;
+  /** The raft term at that moment. */
+  aliveTerm: number;
+  grantedTtl: number;
+}
+
+/**
+ * Slack for the reading time: the monitor stamps a reading when the answer arrives, a little
+ * after etcd measured it, so a reading's lower bound may be late by a round trip.
+ */
+export const READING_SLACK_MS = 300;
+
+/** Decides which leases etcd would have expired by now had its leader not changed. Pure. */
+export class LeaseExpiryTracker {
+  private readonly leases = new Map<string, Tracked>();
+
+  constructor(private readonly graceMs: number) {}
+
+  /**
+   * Records a reading; a vanished lease (ttl -1) is forgotten. Within one term the readings of a
+   * lease nobody renews agree on one expiry; a reading whose lower bound lies beyond every
+   * earlier upper bound (plus slack) shows the expiry moved later: a keepalive.
+   */
+  observe(id: string, r: LeaseReading): void {
+    if (r.ttl < 0) {
+      this.leases.delete(id);
+      return;
+    }
+    const low = r.at + r.ttl * 1000;
+    const high = low + 1000;
+    const t = this.leases.get(id);
+    if (!t) {
+      // First sight: assume it was just renewed.
+      this.leases.set(id, { term: r.term, low, high, aliveAt: r.at, aliveTerm: r.term, grantedTtl: r.grantedTtl });
+      return;
+    }
+    t.grantedTtl = r.grantedTtl;
+    if (r.term < 0 || r.term !== t.term) {
+      // A new etcd leader renewed every lease in full: new bounds, no evidence.
+      Object.assign(t, { term: r.term, low, high });
+      return;
+    }
+    if (low > t.high + READING_SLACK_MS) {
+      t.aliveAt = r.at;
+      t.aliveTerm = r.term;
+      Object.assign(t, { low, high });
+      return;
+    }
+    // A reading just past the upper bound (within the slack) keeps it: a later one beyond it
+    // plus the slack still counts.
+    t.low = Math.max(t.low, low);
+    t.high = Math.min(t.high, high);
+  }
+
+  /** Forgets every lease not in `ids` (nodes that left). */
+  retain(ids: ReadonlySet<string>): void {
+    for (const id of [...this.leases.keys()]) if (!ids.has(id)) this.leases.delete(id);
+  }
+
+  /** Forgets everything (e.g. after a gap in the readings, when no evidence could be seen). */
+  reset(): void {
+    this.leases.clear();
+  }
+
+  /** Leases without a keepalive for their TTL + grace, across a raft term change. */
+  overdue(now: number): string[] {
+    const out: string[] = [];
+    for (const [id, t] of this.leases) {
+      const termChanged = t.term < 0 || t.term !== t.aliveTerm;
+      if (termChanged && now > t.aliveAt + t.grantedTtl * 1000 + this.graceMs) out.push(id);
+    }
+    return out;
+  }
+}
+
+export interface LeaseExpiryGuardOptions {
+  /** The node leases to watch: lease id → node id (from the registrations). */
+  leases: () => ReadonlyMap<string, string>;
+  leaseTtlSeconds: number;
+  isLeader: () => boolean;
+  log: Log;
+  /** Reading period; default lease_ttl/12 between 0.5 and 10 s. */
+  pollMs?: number;
+  /** Added to the TTL before revoking; default 1 s. */
+  graceMs?: number;
+}
+
+/** Polls the node leases while the monitor leads and revokes those etcd keeps alive wrongly. */
+export class LeaseExpiryGuard {
+  private readonly tracker: LeaseExpiryTracker;
+  private readonly pollMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private busy = false;
+  private lastRound = 0;
+  /** Leases revoked (for metrics and logs). */
+  revoked = 0;
+
+  constructor(
+    private readonly client: Etcd3,
+    private readonly opts: LeaseExpiryGuardOptions,
+  ) {
+    this.pollMs = opts.pollMs ?? Math.min(10_000, Math.max(500, (opts.leaseTtlSeconds * 1000) / 12));
+    this.tracker = new LeaseExpiryTracker(opts.graceMs ?? 1000);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.round(), this.pollMs);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private async round(): Promise<void> {
+    if (this.busy) return;
+    if (!this.opts.isLeader()) {
+      this.tracker.reset();
+      return;
+    }
+    this.busy = true;
+    try {
+      const now = Date.now();
+      // After a gap (not leading, etcd unreachable, a paused process) no keepalive could be seen.
+      if (now - this.lastRound > this.pollMs * 4) this.tracker.reset();
+      const leases = this.opts.leases();
+      this.tracker.retain(new Set(leases.keys()));
+      // Each answer carries the raft term of the member that answered (etcd fills the header).
+      const readings = await Promise.all(
+        [...leases.keys()].map(async (id) => {
+          const r = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
+          return [id, { at: Date.now(), term: Number(r.header.raft_term), ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) }] as const;
+        }),
+      );
+      for (const [id, r] of readings) this.tracker.observe(id, r);
+      this.lastRound = Date.now();
+      for (const id of this.tracker.overdue(Date.now())) {
+        const nodeId = leases.get(id);
+        const gone = await revokeLease(this.client, id);
+        this.tracker.observe(id, { at: Date.now(), term: -1, ttl: -1, grantedTtl: 0 });
+        if (gone) {
+          this.revoked++;
+          this.opts.log.warn(
+            { lease: id, node_id: nodeId, lease_ttl: this.opts.leaseTtlSeconds },
+            'revoked a node lease etcd kept renewing through leader changes: no keepalive seen for its TTL',
+          );
+        }
+      }
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'lease expiry check failed');
+    } finally {
+      this.busy = false;
+    }
+  }
+}
