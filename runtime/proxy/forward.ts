@@ -210,7 +210,8 @@ const enum Phase {
 
 /** One client request, through however many attempts it takes. Implements undici's handler interface. */
 class Exchange implements Dispatcher.DispatchHandler {
-  private deadline: number;
+  /** Set when the exchange is served (begin), not when it waits behind another. */
+  private deadline = 0;
   private readonly headers: string[];
   private body: Buffer | Readable | null = null;
   private replayable = true;
@@ -240,7 +241,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   ) {
     this.socket = req.socket;
     this.url = head.url;
-    this.deadline = Date.now() + f.retryDeadlineMs;
     this.headers = upstreamRequestHeaders(req.rawHeaders, { remoteAddress: req.socket.remoteAddress, proto: f.proto }, false, head.host);
     res.on('close', this.onClientClose);
   }

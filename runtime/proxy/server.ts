@@ -94,7 +94,10 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
     l.last = req;
     res.once('close', () => {
       l.open -= 1;
-      if (l.then !== null && l.open <= l.wait) l.then();
+      const then = l.then;
+      if (then === null || l.open > l.wait) return;
+      l.then = null;
+      then();
     });
   };
   server.on('request', track);

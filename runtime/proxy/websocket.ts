@@ -9,7 +9,7 @@
 import { request, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
+import { NO_BASE, routeKey } from './base-uuid.ts';
 import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { admitHead } from './request-policy.ts';
@@ -54,7 +54,7 @@ export class UpgradeTunnels {
     const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
     if (typeof admitted === 'string' || hasBody) return refuse(400, this.badRequest);
     const key = routeKey(admitted.url, req.headers['x-dtable-uuid']);
-    if (key < NO_BASE) return refuse(400, key === BAD_PATH ? this.badRequest : this.badRequest);
+    if (key < NO_BASE) return refuse(400, this.badRequest);
     const u = key === NO_BASE ? routes.any() : routes.target(key);
     if (u === null || u.down) return refuse(503, this.unavailable);
 
