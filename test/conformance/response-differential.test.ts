@@ -104,7 +104,8 @@ describe.each(PROXY_ENGINES)('node responses on the %s engine against llhttp', (
         const finals = got.answers.filter((a) => a.status >= 200);
         const problems: string[] = [];
         if (got.problem) problems.push(got.problem);
-        if (!smuggledIsBody && got.answers.some((a) => a.body.includes('stolen'))) problems.push('the smuggled response reached the client');
+        // (a cut response's partial body may hold them: data of its own chunk, not a response)
+        if (!smuggledIsBody && got.answers.some((a) => a.status !== -1 && a.body.includes('stolen'))) problems.push('the smuggled response reached the client');
         const first = finals[0];
         const isRefusal = first === undefined || first.status === 502 || first.status === -1;
         if (f.ok === true && !isRefusal) {
