@@ -5,7 +5,7 @@
 // answer the next request on the pool with the node's real answer to it.
 // CONFORMANCE_RESPONSE_RUNS sets the number of cases (default 3,000).
 import fc from 'fast-check';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
