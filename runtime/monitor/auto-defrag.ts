@@ -60,6 +60,8 @@ export class AutoDefrag {
     try {
       const steps = await this.maint.defragAll({
         only: (m) => due.has(m.name),
+        // A monitor that stops leading stops here: the new leader makes its own rounds.
+        stillWanted: () => this.opts.isLeader(),
         onStep: (s) => {
           this.defrags++;
           this.opts.log.info({ ...s }, 'etcd member defragmented');

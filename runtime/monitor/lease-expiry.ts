@@ -170,9 +170,18 @@ export class LeaseExpiryGuard {
           return [id, { at: Date.now(), term: Number(r.header.raft_term), ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) }] as const;
         }),
       );
+      // A round that took too long (a paused process, a stalled etcd, a clock step) or that lost
+      // the leadership meanwhile saw nothing in between: it judges no lease, and starts over.
+      const answered = Date.now();
+      if (answered - now > this.pollMs * 4 || !this.opts.isLeader()) {
+        this.tracker.reset();
+        this.lastRound = answered;
+        return;
+      }
       for (const [id, r] of readings) this.tracker.observe(id, r);
-      this.lastRound = Date.now();
+      this.lastRound = answered;
       for (const id of this.tracker.overdue(Date.now())) {
+        if (!this.opts.isLeader()) break;
         const nodeId = leases.get(id);
         const gone = await revokeLease(this.client, id);
         this.tracker.observe(id, { at: Date.now(), term: -1, ttl: -1, grantedTtl: 0 });

@@ -13,14 +13,14 @@ Maintenance of the cluster's etcd (docs/operations.md):
                          etcd compacts by itself too (etcd.compaction in cluster.yaml)
   defrag                 defragment every member, one at a time: followers first, the leader
                          last, each healthy again before the next; prints the sizes
-  disarm [--alarm NAME]  deactivate raised alarms (NOSPACE, CORRUPT; default all)
+  disarm [--alarm NAME]  deactivate raised alarms (NOSPACE, or CORRUPT by name; default NOSPACE)
   move-leader MEMBER     transfer etcd leadership to MEMBER (before maintenance of the leader)
 
 Recovery from NOSPACE: \`etcd compact\`, then \`etcd defrag\`, then \`etcd disarm\`.
 
 Options:
       --keep N        compact: revisions to keep (default 0)
-      --alarm NAME    disarm: only this alarm
+      --alarm NAME    disarm: this alarm (default NOSPACE; CORRUPT only on purpose)
   -c, --config FILE   cluster file (default ./cluster.yaml)
       --run-dir DIR   overrides local.run_dir (certificates with etcd.tls)
   -t, --target T      whose member addresses to use: local (default, the cluster of \`up\`) or
@@ -72,7 +72,7 @@ export const command: CliCommand = {
     if (!action || !(ACTIONS as readonly string[]).includes(action)) {
       throw new UsageError(`etcd: expected one of ${ACTIONS.join(', ')}${action ? `, got "${action}"` : ''}`, 'run `dtable-cluster etcd --help`');
     }
-    const keep = Number(values.keep);
+    const keep = /^\d{1,15}$/.test(values.keep ?? '') ? Number(values.keep) : Number.NaN;
     if (!Number.isInteger(keep) || keep < 0) throw new UsageError(`etcd: --keep must be a whole number of revisions, got "${values.keep}"`);
     const alarm = values.alarm?.toUpperCase();
     if (alarm !== undefined && alarm !== 'NOSPACE' && alarm !== 'CORRUPT') throw new UsageError(`etcd: --alarm must be NOSPACE or CORRUPT, got "${values.alarm}"`);

@@ -215,7 +215,7 @@ export class EtcdMaintenance {
    * when its defrag ended) before the next. Throws DefragError and stops when a member does not
    * recover, so at most one member is ever unavailable.
    */
-  async defragAll(opts: { only?: (m: MemberStatus) => boolean; onStep?: (s: DefragStep) => void } = {}): Promise<DefragStep[]> {
+  async defragAll(opts: { only?: (m: MemberStatus) => boolean; onStep?: (s: DefragStep) => void; stillWanted?: () => boolean } = {}): Promise<DefragStep[]> {
     const statuses = await this.memberStatuses();
     const down = statuses.filter((s) => !s.reachable);
     if (down.length === statuses.length) throw new Error(`no etcd member answers: ${down.map((d) => `${d.name}: ${d.error ?? 'down'}`).join('; ')}`);
@@ -223,6 +223,14 @@ export class EtcdMaintenance {
     const order = [...statuses].sort((a, b) => Number(a.is_leader) - Number(b.is_leader)).filter((s) => opts.only?.(s) ?? true);
     const steps: DefragStep[] = [];
     for (const s of order) {
+      if (opts.stillWanted && !opts.stillWanted()) break;
+      // Every member answers before each step, not only at the start: one that went down since
+      // would make this step the second member unavailable.
+      if (steps.length > 0) {
+        const now = await this.memberStatuses();
+        const gone = now.filter((x) => !x.reachable);
+        if (gone.length > 0) throw new DefragError(`stopped defragmenting: ${gone.map((d) => d.name).join(', ')} went unreachable`);
+      }
       const m = this.opts.members.find((x) => x.name === s.name)!;
       const started = Date.now();
       await this.client(m).maintenance.defragment();
@@ -250,10 +258,13 @@ export class EtcdMaintenance {
     throw new DefragError(`etcd member ${m.name} is not healthy again after its defragmentation: ${last}`);
   }
 
-  /** Deactivates every raised alarm (or only those of `type`, e.g. `NOSPACE`); returns the alarms disarmed. */
-  async disarm(type?: string): Promise<EtcdAlarm[]> {
+  /**
+   * Deactivates the raised alarms of `type` (default NOSPACE: a CORRUPT alarm is only ever cleared
+   * on purpose, after the member is replaced); returns the alarms disarmed.
+   */
+  async disarm(type = 'NOSPACE'): Promise<EtcdAlarm[]> {
     const statuses = await this.memberStatuses();
-    const raised = (await this.alarms(statuses)).filter((a) => !type || a.alarm === type);
+    const raised = (await this.alarms(statuses)).filter((a) => a.alarm === type);
     const c = await this.anyClient(statuses);
     const wire = { NOSPACE: 'Nospace', CORRUPT: 'Corrupt' } as const;
     for (const a of raised) {
