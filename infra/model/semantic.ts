@@ -130,7 +130,23 @@ function isExternal(inst: ModelInstance): boolean {
  * folder is shared only by containers of one Docker engine (DESIGN.md section 13).
  */
 function checkStorage(model: ClusterModel, errors: PathIssue[]): void {
-  if (model.storage.kind !== 'filesystem') return;
+  if (model.storage.kind === 'mariadb') {
+    const st = model.storage;
+    // Each secret is its own variable (a Terraform variable per name, docs/deploy.md).
+    const others = [model.secrets.private_key_env, model.secrets.admin_token_env];
+    if (others.includes(st.password_env)) {
+      errors.push({
+        path: ['storage', 'password_env'],
+        at: 'value',
+        message: `"${st.password_env}" already holds another secret of the cluster`,
+        hint: 'name a variable of its own, e.g. DTABLE_STORAGE_PASSWORD',
+      });
+    }
+    if (['mysql', 'information_schema', 'performance_schema', 'sys'].includes(st.database.toLowerCase())) {
+      errors.push({ path: ['storage', 'database'], at: 'value', message: `"${st.database}" is a system database of MariaDB`, hint: 'name a database of its own, e.g. dtable_bases' });
+    }
+    return;
+  }
   const hosts = [...new Set(model.nodes.map((n) => n.docker_host ?? DEFAULTS.dockerHostName))];
   if (hosts.length < 2) return;
   errors.push({

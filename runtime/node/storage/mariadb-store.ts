@@ -74,6 +74,10 @@ export class MariadbBaseStore implements BaseStorage {
       bigIntAsNumber: false,
       // Idle connections are checked before use, so one that died with the server is replaced.
       minDelayValidation: 0,
+      // The fence check (INSERT … SELECT from dtable_fences) is ordered against a fence raise only
+      // because InnoDB locks the rows it reads there under REPEATABLE READ; under READ COMMITTED, a
+      // common server setting, that read takes no lock and a fenced write could be stored. Pinned.
+      initSql: 'SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ',
     });
   }
 
@@ -302,6 +306,10 @@ function parseDtable(raw: unknown): Dtable | string {
   const d = v as Partial<Dtable> | null;
   if (typeof d !== 'object' || d === null || !Array.isArray(d.tables) || d.tables.some((t) => typeof t !== 'object' || t === null || !Array.isArray(t.rows) || !Array.isArray(t.columns))) {
     return 'dtable is not a base (an object with tables, each with columns and rows)';
+  }
+  for (const t of d.tables) {
+    const i = t.rows.findIndex((r) => typeof r !== 'object' || r === null || typeof (r as { _id?: unknown })._id !== 'string');
+    if (i >= 0) return `row ${i} of table ${JSON.stringify(t._id ?? t.name ?? '?')} is not a row object with a string _id`;
   }
   return d as Dtable;
 }

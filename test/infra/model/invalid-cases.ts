@@ -332,6 +332,20 @@ export const INVALID_CASES: InvalidCase[] = [
     shape: false,
   },
   {
+    name: "a storage password variable that holds another secret",
+    text: edit('  host: db.example.com\n', '  host: db.example.com\n  password_env: DTABLE_ADMIN_TOKEN\n'),
+    error: "cluster.yaml:29:17: \"DTABLE_ADMIN_TOKEN\" already holds another secret of the cluster",
+    hint: "name a variable of its own, e.g. DTABLE_STORAGE_PASSWORD",
+    shape: false,
+  },
+  {
+    name: "a MariaDB system database for the bases",
+    text: edit('  host: db.example.com\n', '  host: db.example.com\n  database: mysql\n'),
+    error: "cluster.yaml:29:13: \"mysql\" is a system database of MariaDB",
+    hint: "name a database of its own, e.g. dtable_bases",
+    shape: false,
+  },
+  {
     name: "an unknown storage kind",
     text: edit('  kind: mariadb\n', '  kind: postgres\n'),
     error: "cluster.yaml:27:9: storage.kind must be \"filesystem\" or \"mariadb\"",

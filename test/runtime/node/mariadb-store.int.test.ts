@@ -176,6 +176,15 @@ describe('MariadbBaseStore', () => {
     await expect(store.open(uuid, 20)).rejects.toThrow(/dtable_snapshots\.dtable: dtable is not a base/);
   });
 
+  it('reports a snapshot row that is not a row object', async () => {
+    const uuid = uuidIn('1c');
+    const dtable = { tables: [{ _id: 't1', name: 'T', columns: [], rows: [null] }] };
+    await db.sql('INSERT INTO dtable_snapshots (base_uuid, token, version, dtable) VALUES (?, 1, 3, ?)', [uuid, JSON.stringify(dtable)]);
+    const err = await store.open(uuid, 20).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoredDataError);
+    expect((err as Error).message).toMatch(/row 0 of table "t1" is not a row object/);
+  });
+
   it('reports a gap in the operation log', async () => {
     const uuid = uuidIn('1b');
     await db.sql('INSERT INTO dtable_operations (base_uuid, version, token, operation) VALUES (?, 1, 1, ?), (?, 3, 1, ?)', [uuid, JSON.stringify(table), uuid, JSON.stringify(row('x'))]);
