@@ -16,7 +16,7 @@ import { STATUS_CODES } from 'node:http';
 import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
-import type { FailKind, ResponseSink, UpstreamConn } from './raw-upstream.ts';
+import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
 import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
 import type { Upstream } from './route-table.ts';
 
@@ -231,10 +231,10 @@ export class RawConnection implements ResponseSink {
   private state = State.Reading;
   private buf: Buffer | null = null;
   private head: RawRequestHead | null = null;
-  private headBytes = 0;
-  /** Body bytes received after `buf` while the head waits for its body. */
+  /** The body of `head` as it arrives: the buffers it was read in, never joined or copied. */
   private parts: Buffer[] = [];
-  private partsBytes = 0;
+  /** Body bytes of `head` still to come. */
+  private bodyLeft = 0;
   /** Bytes received while a request is served (pipelined requests), joined when read. */
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -245,7 +245,8 @@ export class RawConnection implements ResponseSink {
   private key = NO_BASE;
   private method = 'GET';
   private url = '/';
-  private body: Buffer | null = null;
+  /** The body (the buffers it was read in), kept whole for a re-send. */
+  private body: Buffer[] | null = null;
   private counted = false;
   private requestHead = '';
   private headPrefix = '';
@@ -314,14 +315,16 @@ export class RawConnection implements ResponseSink {
       return;
     }
     if (this.head !== null) {
-      // A body on its way: keep the parts and join them once, when it is whole.
-      this.parts.push(d);
-      this.partsBytes += d.length;
-      if (this.buf!.length + this.partsBytes < this.headBytes + this.head.contentLength) return;
-      this.buf = Buffer.concat([this.buf!, ...this.parts]);
-      this.parts = [];
-      this.partsBytes = 0;
-      this.next();
+      // A body on its way: kept in the buffers it arrives in; what follows it is the next request.
+      if (d.length < this.bodyLeft) {
+        this.parts.push(d);
+        this.bodyLeft -= d.length;
+        return;
+      }
+      this.parts.push(d.length === this.bodyLeft ? d : d.subarray(0, this.bodyLeft));
+      this.buf = d.length === this.bodyLeft ? null : d.subarray(this.bodyLeft);
+      this.bodyLeft = 0;
+      this.take();
       return;
     }
     this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
@@ -340,39 +343,48 @@ export class RawConnection implements ResponseSink {
       if (this.ended) this.close();
       return;
     }
-    if (this.head === null) {
-      const end = buf.indexOf(CRLF2);
-      if (end < 0) {
-        // A partial head waits here only while it can still become one the fast path takes; any
-        // other goes to llhttp now, which may already refuse it, rather than after more bytes.
-        // Past a few KiB, llhttp's incremental parser takes over: re-checking the prefix on every
-        // packet would cost quadratic time for a head sent a byte at a time.
-        if (buf.length > PARTIAL_HEAD_LIMIT || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
-        else if (this.ended) this.close();
-        else this.headTimer ??= setTimeout(this.onHeadTimeout, this.opts.headersTimeoutMs);
-        return;
-      }
-      if (this.headTimer !== null) {
-        clearTimeout(this.headTimer);
-        this.headTimer = null;
-      }
-      const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit, this.from) : null;
-      if (head === null) {
-        this.leave();
-        return;
-      }
-      this.head = head;
-      this.headBytes = end + 4;
+    const end = buf.indexOf(CRLF2);
+    if (end < 0) {
+      // A partial head waits here only while it can still become one the fast path takes; any
+      // other goes to llhttp now, which may already refuse it, rather than after more bytes.
+      // Past a few KiB, llhttp's incremental parser takes over: re-checking the prefix on every
+      // packet would cost quadratic time for a head sent a byte at a time.
+      if (buf.length > PARTIAL_HEAD_LIMIT || !mayBecomeFastHead(buf.toString('latin1'), this.f.replayLimit)) this.leave();
+      else if (this.ended) this.close();
+      else this.headTimer ??= setTimeout(this.onHeadTimeout, this.opts.headersTimeoutMs);
+      return;
     }
-    const total = this.headBytes + this.head.contentLength;
+    if (this.headTimer !== null) {
+      clearTimeout(this.headTimer);
+      this.headTimer = null;
+    }
+    const head = end + 4 <= this.opts.maxHeaderSize ? parseRequestHead(buf.toString('latin1', 0, end), this.f.replayLimit, this.from) : null;
+    if (head === null) {
+      this.leave();
+      return;
+    }
+    this.head = head;
+    const headBytes = end + 4;
+    const total = headBytes + head.contentLength;
     if (buf.length < total) {
+      // The rest of the body comes in later reads (onData).
+      this.buf = null;
+      if (buf.length > headBytes) this.parts.push(buf.subarray(headBytes));
+      this.bodyLeft = total - buf.length;
       if (this.ended) this.close();
       return;
     }
-    const head = this.head;
-    this.body = head.contentLength === 0 ? null : buf.subarray(this.headBytes, total);
+    if (head.contentLength > 0) this.parts.push(buf.subarray(headBytes, total));
     this.buf = buf.length === total ? null : buf.subarray(total);
+    this.take();
+  }
+
+  /** The head and its whole body are in: serve the request. */
+  private take(): void {
+    const head = this.head!;
     this.head = null;
+    this.body = this.parts.length === 0 ? null : this.parts;
+    this.parts = [];
     this.begin(head);
   }
 
@@ -473,12 +485,12 @@ export class RawConnection implements ResponseSink {
 
   // ResponseSink
 
-  onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): boolean {
+  onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): Relay {
     const u = this.upstream!;
     u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
     if (status === 421 && Date.now() < this.deadline) {
       this.discarding = true;
-      return true;
+      return Relay.Done;
     }
     u.stats.countStatus(status);
     this.responded = true;
@@ -486,8 +498,8 @@ export class RawConnection implements ResponseSink {
     return this.write(`${head}${this.closeAfter ? CLOSE_LINES : this.keepAliveLines}`, first);
   }
 
-  /** Writes a response head and the first body bytes in one write; false when the client is behind. */
-  private write(head: string, first: Buffer | null): boolean {
+  /** Writes a response head and the first body bytes in one write; whether a pending write holds `first` (Relay). */
+  private write(head: string, first: Buffer | null): Relay {
     const s = this.socket;
     let ok: boolean;
     if (first === null || first.length === 0) ok = s.write(head, 'latin1');
@@ -498,19 +510,25 @@ export class RawConnection implements ResponseSink {
       ok = s.write(first);
       s.uncork();
     }
-    if (!ok) this.paused = true;
-    return ok;
+    return this.wrote(ok);
+  }
+
+  /** After a write: Done when the kernel took it all at once, else Kept or (the client is behind) Pause. */
+  private wrote(ok: boolean): Relay {
+    if (!ok) {
+      this.paused = true;
+      return Relay.Pause;
+    }
+    return this.socket.writableLength === 0 ? Relay.Done : Relay.Kept;
   }
 
   onInterim(head: string): void {
     if (this.state === State.Serving && !this.responded) this.socket.write(head, 'latin1');
   }
 
-  onBody(chunk: Buffer): boolean {
-    if (this.discarding) return true;
-    if (this.socket.write(chunk)) return true;
-    this.paused = true;
-    return false;
+  onBody(chunk: Buffer): Relay {
+    if (this.discarding) return Relay.Done;
+    return this.wrote(this.socket.write(chunk));
   }
 
   onEnd(): void {

@@ -1,7 +1,9 @@
 // Large bodies through the proxy process: 50 MB each way against slow readers with bounded proxy
 // memory, and no upstream request left open when the client goes away. The node here is the
 // fake node (the reference node caps bodies at 10 MB), registered in a real etcd like a node.
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUCKETS } from '../../../runtime/cluster/buckets.ts';
 import { connectEtcd, type Etcd3 } from '../../../runtime/cluster/etcd/client.ts';
 import { startEtcdCluster, type EtcdTestCluster } from '../../harness/etcd.ts';
-import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
+import { patterned, startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
 import { ks, until, writeProxyConfig, type ProxyProcess } from './fixtures/proxy-cluster.ts';
 
 const MB = 1024 * 1024;
@@ -95,6 +97,55 @@ describe('streaming through the proxy process', () => {
     expect(got).toBe(50 * MB);
     console.info(`50 MB download: proxy RSS grew by ${(growth / MB).toFixed(1)} MB`);
     expect(growth).toBeLessThan(64 * MB);
+  });
+
+  // The fast path reads node bytes into a buffer per connection and writes views of it to the
+  // client; a write the kernel does not take at once must keep its bytes while reads go on.
+  it('relays every byte of concurrent downloads to readers that stall at random', async () => {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const download = async (seed: number, bytes: number) => {
+      const r = await request(`${proxy.url}/download?bytes=${bytes}&seed=${seed}`, { headers: { 'x-dtable-uuid': UUID } });
+      const hash = createHash('sha256');
+      let got = 0;
+      let n = 0;
+      for await (const chunk of r.body) {
+        hash.update(chunk as Buffer);
+        got += (chunk as Buffer).length;
+        // Stalls of 0 to 7 ms on some chunks and a long one now and then, long enough for the socket
+        // buffers to fill: the proxy's writes to this client back up, partly or wholly, and drain.
+        if (++n % 3 === seed % 3) await sleep((n * seed) % 8);
+        if (n % 40 === 0) await sleep(60);
+      }
+      expect(got).toBe(bytes);
+      expect(hash.digest('hex')).toBe(sha(patterned(bytes, seed)));
+    };
+    await Promise.all([1, 2, 3, 4, 5, 6].map((seed) => download(seed, 6 * MB + seed * 4099)));
+  });
+
+  it('relays every byte of uploads read in many pieces, and the request pipelined behind one', async () => {
+    const bytes = 1024 * 1024 - 17; // within the replay limit: the fast path holds it whole
+    const bodyBytes = patterned(bytes, 77);
+    const expected = createHash('sha256').update(bodyBytes).digest('hex');
+    const socket = connect(new URL(proxy.url).port ? Number(new URL(proxy.url).port) : 80, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (received += d));
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(`POST /dtables/${UUID}/upload HTTP/1.1\r\nHost: proxy\r\nContent-Length: ${bytes}\r\n\r\n`);
+    // Pieces of odd sizes, each its own packet; the last one carries the next request's head too.
+    for (let at = 0, k = 0; at < bytes; k++) {
+      const n = Math.min(1 + ((k * 7919) % 40_000), bytes - at);
+      const piece = bodyBytes.subarray(at, at + n);
+      at += n;
+      socket.write(at < bytes ? piece : Buffer.concat([piece, Buffer.from(`GET /dtables/${UUID}/after HTTP/1.1\r\nHost: proxy\r\n\r\n`)]));
+      if (k % 8 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await until('both answers', () => (received.match(/HTTP\/1\.1 200/g) ?? []).length === 2, 20_000, 20);
+    socket.destroy();
+    const first = JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4, received.indexOf('HTTP/1.1 200', 10))) as { bytes: number; sha256: string };
+    expect(first.bytes).toBe(bytes);
+    expect(first.sha256).toBe(expected);
+    expect(received.slice(received.indexOf('HTTP/1.1 200', 10))).toContain('"url":"/dtables/5e5c6ad2-1111-4222-8333-444455556666/after"');
   });
 
   it('leaves no upstream request open when the client abandons a download', async () => {
