@@ -18,6 +18,7 @@ import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
 import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { BodyBuffers, readInto, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
 export interface RawEngineOptions {
@@ -46,6 +47,15 @@ const PIPELINE_LIMIT = 64 * 1024;
 const PARTIAL_HEAD_LIMIT = 4096;
 /** A first body part up to this size goes out in one string write with its head. */
 const ONE_WRITE_LIMIT = 1024;
+/**
+ * Client sockets read into this one buffer (socket-reads.ts) while no body is on its way: reads
+ * run one at a time, and whatever a connection keeps past its read's callback it copies.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
+/** A body that came whole with its head, up to this size, is copied out of the read buffer; larger ones go in BodyBuffers. */
+const SMALL_BODY = 4096;
+/** Request body buffers kept for reuse, per engine. */
+const BODY_POOL_BYTES = 32 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 /** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
 const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
@@ -194,6 +204,7 @@ export function attachRawEngine(server: Server, opts: RawEngineOptions): RawEngi
   if (!httpListener) throw new Error('the HTTP server has no connection listener');
   server.removeListener('connection', httpListener);
   const connections = new Map<Socket, RawConnection>();
+  const bodies = new BodyBuffers(BODY_POOL_BYTES);
   const handOff = (socket: Socket, bytes: Buffer | null): void => {
     connections.delete(socket);
     if (bytes !== null && bytes.length > 0) {
@@ -206,7 +217,7 @@ export function attachRawEngine(server: Server, opts: RawEngineOptions): RawEngi
     socket.resume();
   };
   server.prependListener('connection', (socket: Socket) => {
-    connections.set(socket, new RawConnection(socket, opts, handOff, () => connections.delete(socket)));
+    connections.set(socket, new RawConnection(socket, opts, bodies, handOff, () => connections.delete(socket)));
   });
   return {
     connections,
@@ -231,10 +242,16 @@ export class RawConnection implements ResponseSink {
   private state = State.Reading;
   private buf: Buffer | null = null;
   private head: RawRequestHead | null = null;
-  /** The body of `head` as it arrives: the buffers it was read in, never joined or copied. */
-  private parts: Buffer[] = [];
-  /** Body bytes of `head` still to come. */
-  private bodyLeft = 0;
+  /** `buf` is a view of the shared read buffer (valid until the read's callback returns). */
+  private bufShared = false;
+  /** The body of `head` as it arrives: read into this buffer in place, or copied into it. */
+  private bodyBuf: Buffer | null = null;
+  /** Bytes of `bodyBuf` filled so far. */
+  private bodyAt = 0;
+  /** `body` came from the engine's BodyBuffers and goes back there once no write holds it. */
+  private bodyPooled = false;
+  /** An earlier attempt of this request may have left a write of `body` pending (it is then not reused). */
+  private bodyHeld = false;
   /** Bytes received while a request is served (pipelined requests), joined when read. */
   private queued: Buffer[] = [];
   private queuedBytes = 0;
@@ -245,8 +262,8 @@ export class RawConnection implements ResponseSink {
   private key = NO_BASE;
   private method = 'GET';
   private url = '/';
-  /** The body (the buffers it was read in), kept whole for a re-send. */
-  private body: Buffer[] | null = null;
+  /** The body, kept whole for a re-send. */
+  private body: Buffer | null = null;
   private counted = false;
   private requestHead = '';
   private headPrefix = '';
@@ -264,9 +281,15 @@ export class RawConnection implements ResponseSink {
   private readonly keepAliveLines: string;
   private readonly from: ForwardedFrom;
 
+  /** Reads go into READ_BUFFER, or straight into the body being read (else 'data' events, copied). */
+  private readonly readsInPlace: boolean;
+  /** Handed to node's HTTP server: reads are copied to it as 'data'. */
+  private handedOff = false;
+
   constructor(
     private readonly socket: Socket,
     private readonly opts: RawEngineOptions,
+    private readonly bodies: BodyBuffers,
     private readonly handOff: (socket: Socket, bytes: Buffer | null) => void,
     private readonly forget: () => void,
   ) {
@@ -275,7 +298,8 @@ export class RawConnection implements ResponseSink {
     this.from = { remoteAddress: socket.remoteAddress, proto: this.f.proto };
     socket.setNoDelay(true);
     socket.setTimeout(opts.keepAliveTimeoutMs);
-    socket.on('data', this.onData);
+    this.readsInPlace = readInto(socket, this.reads);
+    if (!this.readsInPlace) socket.on('data', this.onData);
     socket.on('end', this.onClientEnd);
     socket.on('close', this.onClose);
     socket.on('error', this.onError);
@@ -306,30 +330,59 @@ export class RawConnection implements ResponseSink {
     this.f.done();
   }
 
-  private readonly onData = (d: Buffer): void => {
+  /** The socket's reads (readInto): the body being read, in place, or else the shared buffer. */
+  private readonly reads: ReadTarget = {
+    next: () => (this.bodyBuf !== null ? this.bodyBuf.subarray(this.bodyAt) : READ_BUFFER),
+    read: (view: Buffer) => {
+      if (this.state === State.Closed) {
+        // node's HTTP server reads 'data' events (a closed connection's bytes are dropped).
+        if (this.handedOff) this.socket.push(Buffer.from(view));
+        return true;
+      }
+      this.onBytes(view, true);
+      // What outlives the callback is copied out of the shared buffer.
+      if (this.bufShared) {
+        this.bufShared = false;
+        if (this.buf !== null) this.buf = Buffer.from(this.buf);
+      }
+      return true;
+    },
+  };
+
+  private readonly onData = (d: Buffer): void => this.onBytes(d, false);
+
+  /** Bytes from the client; `shared`: a view valid only during the read's callback. */
+  private onBytes(d: Buffer, shared: boolean): void {
     if (this.state !== State.Reading) {
       // Pipelined bytes while a request is served: kept as parts and joined once, when read.
-      this.queued.push(d);
+      this.queued.push(shared ? Buffer.from(d) : d);
       this.queuedBytes += d.length;
       if (this.queuedBytes > PIPELINE_LIMIT) this.socket.pause();
       return;
     }
-    if (this.head !== null) {
-      // A body on its way: kept in the buffers it arrives in; what follows it is the next request.
-      if (d.length < this.bodyLeft) {
-        this.parts.push(d);
-        this.bodyLeft -= d.length;
-        return;
+    const body = this.bodyBuf;
+    if (body !== null) {
+      // A body on its way, read into its buffer in place (or copied there); what follows it is the next request.
+      const n = Math.min(d.length, body.length - this.bodyAt);
+      if (d.buffer !== body.buffer || d.byteOffset !== body.byteOffset + this.bodyAt) d.copy(body, this.bodyAt, 0, n);
+      this.bodyAt += n;
+      if (this.bodyAt < body.length) return;
+      if (n < d.length) {
+        this.buf = d.subarray(n);
+        this.bufShared = shared;
       }
-      this.parts.push(d.length === this.bodyLeft ? d : d.subarray(0, this.bodyLeft));
-      this.buf = d.length === this.bodyLeft ? null : d.subarray(this.bodyLeft);
-      this.bodyLeft = 0;
       this.take();
       return;
     }
-    this.buf = this.buf === null ? d : Buffer.concat([this.buf, d]);
+    if (this.buf === null) {
+      this.buf = d;
+      this.bufShared = shared;
+    } else {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.bufShared = false;
+    }
     this.next();
-  };
+  }
 
   /** Takes the next whole request from the buffer, or hands the connection off, or waits for more bytes. */
   private next(): void {
@@ -366,15 +419,24 @@ export class RawConnection implements ResponseSink {
     this.head = head;
     const headBytes = end + 4;
     const total = headBytes + head.contentLength;
+    if (head.contentLength === 0) {
+      this.body = null;
+    } else if (buf.length >= total && head.contentLength <= SMALL_BODY) {
+      const b = buf.subarray(headBytes, total);
+      this.body = this.bufShared ? Buffer.from(b) : b;
+      this.bodyPooled = false;
+    } else {
+      // Into a reused buffer: the part that came with the head is copied, the rest is read in place.
+      this.bodyBuf = this.bodies.take(head.contentLength);
+      this.bodyAt = buf.copy(this.bodyBuf, 0, headBytes, Math.min(buf.length, total));
+    }
     if (buf.length < total) {
-      // The rest of the body comes in later reads (onData).
+      // The rest of the body comes in later reads.
       this.buf = null;
-      if (buf.length > headBytes) this.parts.push(buf.subarray(headBytes));
-      this.bodyLeft = total - buf.length;
+      this.bufShared = false;
       if (this.ended) this.close();
       return;
     }
-    if (head.contentLength > 0) this.parts.push(buf.subarray(headBytes, total));
     this.buf = buf.length === total ? null : buf.subarray(total);
     this.take();
   }
@@ -383,8 +445,12 @@ export class RawConnection implements ResponseSink {
   private take(): void {
     const head = this.head!;
     this.head = null;
-    this.body = this.parts.length === 0 ? null : this.parts;
-    this.parts = [];
+    if (this.bodyBuf !== null) {
+      this.body = this.bodyBuf;
+      this.bodyPooled = true;
+      this.bodyBuf = null;
+      this.bodyAt = 0;
+    }
     this.begin(head);
   }
 
@@ -393,8 +459,10 @@ export class RawConnection implements ResponseSink {
     socket.pause();
     this.detach();
     this.state = State.Closed;
-    const bytes = this.buf;
+    const bytes = this.buf !== null && this.bufShared ? Buffer.from(this.buf) : this.buf;
     this.buf = null;
+    this.bufShared = false;
+    this.handedOff = this.readsInPlace;
     if (this.ended) {
       // The client already half-closed: node's parser could not be given the bytes after its end.
       socket.destroy();
@@ -447,6 +515,7 @@ export class RawConnection implements ResponseSink {
     this.backoffMs = 10;
     this.socketRetries = 0;
     this.responded = false;
+    this.bodyHeld = false;
     this.route();
   }
 
@@ -531,18 +600,23 @@ export class RawConnection implements ResponseSink {
     return this.wrote(this.socket.write(chunk));
   }
 
-  onEnd(): void {
+  onEnd(sent: boolean): void {
     this.conn = null;
+    if (!sent) this.bodyHeld = true;
     if (this.discarding) {
       this.discarding = false;
       this.retryLater('misdirected', this.f.noNode);
       return;
     }
+    // A body no write holds any more goes back for reuse (else the GC takes it).
+    if (!this.bodyHeld && this.bodyPooled && this.body !== null) this.bodies.give(this.body);
+    this.body = null;
     this.finish();
   }
 
   onFail(kind: FailKind, err: Error): void {
     this.conn = null;
+    this.bodyHeld = true;
     this.discarding = false;
     const f = this.f;
     const u = this.upstream!;

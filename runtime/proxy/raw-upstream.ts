@@ -36,8 +36,11 @@ export interface ResponseSink {
   onInterim(head: string): void;
   /** A further body chunk, framing included (a view, see Relay). */
   onBody(chunk: Buffer): Relay;
-  /** The whole response arrived (the socket is back in the pool, or closed). */
-  onEnd(): void;
+  /**
+   * The whole response arrived (the socket is back in the pool, or closed). `sent`: every byte of
+   * the request was written to the node's socket, so no write holds its body any more.
+   */
+  onEnd(sent: boolean): void;
   /** The exchange failed (before or after the head arrived). */
   onFail(kind: FailKind, err: Error): void;
 }
@@ -153,8 +156,8 @@ export class UpstreamConn {
     socket.on('timeout', this.onTimeout);
   }
 
-  /** Send one request for `sink`: its head and its whole body, in the buffers it was read in (one writev). */
-  send(sink: ResponseSink, head: string, body: readonly Buffer[] | null, isHead: boolean): void {
+  /** Send one request (head and whole body) for `sink`. */
+  send(sink: ResponseSink, head: string, body: Buffer | null, isHead: boolean): void {
     this.sink = sink;
     this.isHead = isHead;
     this.headDone = false;
@@ -166,7 +169,7 @@ export class UpstreamConn {
     }
     s.cork();
     s.write(head, 'latin1');
-    for (const part of body) s.write(part);
+    s.write(body);
     s.uncork();
   }
 
@@ -507,9 +510,10 @@ export class UpstreamConn {
     const sink = this.sink!;
     this.sink = null;
     this.headDone = false;
+    const sent = this.socket.writableLength === 0;
     if (this.reusable) this.pool.release(this);
     else this.socket.destroy();
-    sink.onEnd();
+    sink.onEnd(sent);
   }
 
   private fail(kind: FailKind, err: Error): void {
@@ -577,7 +581,7 @@ export class RawPool {
   }
 
   /** Sends a request on an idle socket or a new one; the returned connection reports to `sink`. */
-  send(sink: ResponseSink, head: string, body: readonly Buffer[] | null, isHead: boolean): UpstreamConn {
+  send(sink: ResponseSink, head: string, body: Buffer | null, isHead: boolean): UpstreamConn {
     const c = this.take() ?? this.open();
     c.send(sink, head, body, isHead);
     return c;

@@ -1,0 +1,113 @@
+// Reads of the proxy's sockets into buffers the proxy chooses, instead of a new buffer per read.
+//
+// node allocates a fresh 64 KiB buffer for every read of a socket and shrinks it to the bytes
+// read; under large bodies that is a steady stream of external memory that V8 collects with full
+// mark-compact GCs (docs/PERFORMANCE.md, "Large bodies"). net.Socket's `onread` option reads into
+// a caller's buffer instead, but net.Server offers it for no socket it accepts. `readInto` gives
+// an accepted socket the same reads, through the fields `onread` sets (found once, from a probe
+// socket, by value: no internal name is spelled here). Where they are not found, it says so and
+// the caller reads 'data' events as before.
+import { Socket, type SocketConstructorOpts } from 'node:net';
+
+/** Where a socket's reads go: `next()` is the buffer for the next read; `read(view)` gets its bytes. */
+export interface ReadTarget {
+  /** The buffer the next read fills (up to its length). Called after every read. */
+  next(): Buffer;
+  /** The bytes of one read: a view of the buffer `next()` gave, valid during the call only. False pauses the socket. */
+  read(view: Buffer): boolean;
+}
+
+interface OnreadFields {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+let fields: OnreadFields | null | undefined;
+
+/** The fields net.Socket's `onread` option sets, found by value on two probe sockets; null where not found. */
+function onreadFields(): OnreadFields | null {
+  if (fields !== undefined) return fields;
+  fields = null;
+  try {
+    const probeBuffer = Buffer.alloc(1);
+    const probeCallback = (): boolean => true;
+    const probeGenerator = (): Buffer => probeBuffer;
+    const a = new Socket({ onread: { buffer: probeBuffer, callback: probeCallback } } as SocketConstructorOpts);
+    const b = new Socket({ onread: { buffer: probeGenerator, callback: probeCallback } } as SocketConstructorOpts);
+    const find = (s: Socket, value: unknown) => Object.getOwnPropertySymbols(s).find((k) => (s as unknown as Record<symbol, unknown>)[k] === value);
+    const buffer = find(a, probeBuffer);
+    const callback = find(a, probeCallback);
+    const generator = find(b, probeGenerator);
+    a.destroy();
+    b.destroy();
+    if (buffer && callback && generator && buffer !== callback) fields = { buffer, callback, generator };
+  } catch {
+    fields = null;
+  }
+  return fields;
+}
+
+/**
+ * Makes an accepted, not yet read socket read into `target`'s buffers (as net.connect's `onread`
+ * does). The socket then emits no 'data'; pause(), resume(), 'end' and 'close' work as before.
+ * False when this node cannot do it: the socket is left as it was.
+ */
+export function readInto(socket: Socket, target: ReadTarget): boolean {
+  const f = onreadFields();
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } })._handle;
+  if (f === null || typeof handle?.useUserBuffer !== 'function') return false;
+  const s = socket as unknown as Record<symbol, unknown>;
+  const first = target.next();
+  s[f.buffer] = first;
+  s[f.callback] = (n: number, buf: Buffer) => target.read(buf.subarray(0, n));
+  s[f.generator] = () => target.next();
+  handle.useUserBuffer(first);
+  return true;
+}
+
+/** Whether readInto works on this node (a check for tests and the startup log). */
+export function canReadInto(): boolean {
+  return onreadFields() !== null;
+}
+
+/**
+ * Buffers for request bodies, reused: a body is read straight into one (no copy) and kept there for
+ * a re-send, and given back once no write holds it. Sizes are powers of two from 64 KiB; at most
+ * `maxBytes` wait in the pool, and a buffer given back beyond that is left to the GC.
+ */
+export class BodyBuffers {
+  private readonly free = new Map<number, Buffer[]>();
+  private freeBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** A buffer of exactly `n` bytes (a view of a pooled one of the next power of two). */
+  take(n: number): Buffer {
+    const size = sizeClass(n);
+    const list = this.free.get(size);
+    const b = list?.pop();
+    if (b !== undefined) {
+      this.freeBytes -= size;
+      return b.subarray(0, n);
+    }
+    return Buffer.allocUnsafeSlow(size).subarray(0, n);
+  }
+
+  /** Gives back a buffer from take() that nothing reads or writes any more. */
+  give(b: Buffer): void {
+    const size = b.buffer.byteLength;
+    if (size !== sizeClass(size) || this.freeBytes + size > this.maxBytes) return;
+    const whole = Buffer.from(b.buffer, 0, size);
+    const list = this.free.get(size);
+    if (list === undefined) this.free.set(size, [whole]);
+    else list.push(whole);
+    this.freeBytes += size;
+  }
+}
+
+function sizeClass(n: number): number {
+  let size = 64 * 1024;
+  while (size < n) size *= 2;
+  return size;
+}
