@@ -115,21 +115,26 @@ http {
   return p;
 }
 
-/** CPU seconds (user + system) used so far by a process and its child processes' threads (nginx workers). */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return NaN;
+/**
+ * CPU seconds (user + system) and page faults (minor + major) so far of a process and its child
+ * processes (nginx workers), from /proc/PID/stat (proc(5)).
+ */
+function usage(pid: number | undefined): { cpu: number; faults: number } {
+  if (!pid) return { cpu: NaN, faults: NaN };
   const pids = [pid, ...childPids(pid)];
   let ticks = 0;
+  let faults = 0;
   for (const p of pids) {
     try {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(f[11]) + Number(f[12]); // utime, stime
+      faults += Number(f[7]) + Number(f[9]); // minflt, majflt
     } catch {
-      return NaN;
+      return { cpu: NaN, faults: NaN };
     }
   }
-  return ticks / 100; // USER_HZ
+  return { cpu: ticks / 100, faults }; // USER_HZ
 }
 
 /** Pids of a process's children (nginx workers). */
@@ -167,6 +172,8 @@ interface Row {
   cpuUs: number;
   /** Every round's CPU µs per request, ascending. */
   cpuRounds: number[];
+  /** Page faults per request, median round. */
+  faults: number;
 }
 
 const PAYLOADS = [
@@ -189,7 +196,7 @@ const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 function largeBodyGoals(rows: Row[], find: (k: string, payload: string, conns: number) => Row | undefined): string[] {
   const cells = rows.filter((r) => r.variant === 'b' && find('e', r.payload, r.connections) !== undefined);
   if (cells.length === 0) return [];
-  const out = ['', 'Large bodies: (b) against nginx (e) and (b-node), per cell', '', '| payload | conns | (b) CPU µs/req | (e) CPU µs/req | (b)/(e) CPU | (b) worst/best round | (b)/(b-node) req/s | (b)/(b-node) CPU |', '|---|---:|---:|---:|---:|---:|---:|---:|'];
+  const out = ['', 'Large bodies: (b) against nginx (e) and (b-node), per cell', '', '| payload | conns | (b) CPU µs/req | (e) CPU µs/req | (b)/(e) CPU | (b) worst/best round | (b)/(b-node) req/s | (b)/(b-node) CPU | (b) faults/req | (e) faults/req |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   let worstRatio = 0;
   let worstRounds = 0;
   const behind: string[] = [];
@@ -201,7 +208,7 @@ function largeBodyGoals(rows: Row[], find: (k: string, payload: string, conns: n
     worstRatio = Math.max(worstRatio, ratio);
     worstRounds = Math.max(worstRounds, rounds);
     if (bn !== undefined && (b.r.rps < bn.r.rps || b.cpuUs > bn.cpuUs)) behind.push(`${b.payload} c=${b.connections}`);
-    out.push(`| ${b.payload} | ${b.connections} | ${fmt(b.cpuUs)} | ${fmt(e.cpuUs)} | ${fmt(ratio, 2)} | ${fmt(rounds, 2)} | ${bn ? fmt(b.r.rps / bn.r.rps, 2) : '-'} | ${bn ? fmt(b.cpuUs / bn.cpuUs, 2) : '-'} |`);
+    out.push(`| ${b.payload} | ${b.connections} | ${fmt(b.cpuUs)} | ${fmt(e.cpuUs)} | ${fmt(ratio, 2)} | ${fmt(rounds, 2)} | ${bn ? fmt(b.r.rps / bn.r.rps, 2) : '-'} | ${bn ? fmt(b.cpuUs / bn.cpuUs, 2) : '-'} | ${fmt(b.faults, 2)} | ${fmt(e.faults, 2)} |`);
   }
   out.push('', 'Goals (large bodies):');
   out.push(`- worst (b)/(e) CPU per request over the cells: ${fmt(worstRatio, 2)} (goal <= 1.25, stretch <= 1)`);
@@ -242,21 +249,24 @@ async function main(): Promise<void> {
 
     const upstreamPid = children.at(-1)!.pid;
     const variants: Array<{ key: string; label: string; url: string; pid: number | undefined }> = [{ key: 'a', label: '(a) node direct', url: `http://127.0.0.1:${up.port}`, pid: upstreamPid }];
-    const engines = [
-      ['b', 'raw', '(b) dtable-proxy'],
-      ['b-node', 'node', '(b-node) dtable-proxy, node:http engine'],
-    ] as const;
-    for (const [key, engine, label] of engines) {
+    // BENCH_BASELINE=DIR: also (b0), the default engine of another checkout (e.g. a worktree of an
+    // earlier commit, with its own node_modules), measured side by side in the same run.
+    const engines: Array<readonly [string, string, string, string]> = [
+      ['b', 'raw', '(b) dtable-proxy', ROOT],
+      ['b-node', 'node', '(b-node) dtable-proxy, node:http engine', ROOT],
+    ];
+    if (process.env.BENCH_BASELINE) engines.push(['b0', 'raw', `(b0) dtable-proxy at ${process.env.BENCH_BASELINE}`, process.env.BENCH_BASELINE]);
+    for (const [key, engine, label, cwd] of engines) {
       if (ONLY_VARIANTS && !ONLY_VARIANTS.includes(key)) continue;
       // Free ports can be taken by someone else before the proxy binds them: try again with new ones.
       for (let attempt = 1; ; attempt++) {
         const port = await freePort();
         const adminPort = await freePort();
-        const cfg = join(dir, `proxy-${engine}.json`);
+        const cfg = join(dir, `proxy-${key}.json`);
         writeFileSync(cfg, JSON.stringify({ cluster_config: { etcd_host_list: etcd.hostList }, dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.1', port: adminPort } } }));
         // BENCH_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the proxy processes.
         const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-        const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd: ROOT, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
         children.push(p);
         const exited = new Promise<'exited'>((r) => p.once('exit', () => r('exited')));
         const up = await Promise.race([waitHttp(`http://127.0.0.1:${adminPort}/health`).then(() => 'up' as const, () => 'down' as const), exited]);
@@ -293,22 +303,25 @@ async function main(): Promise<void> {
     process.stderr.write(`bench:proxy: ${active.length} variants × ${CONNECTIONS.length} connection counts × ${PAYLOADS.length} payloads × ${ROUNDS} rounds, ${DURATION} ms each (+${WARMUP} ms warm-up)\n`);
     for (const pl of PAYLOADS.filter((p) => !ONLY_PAYLOADS || ONLY_PAYLOADS.includes(p.key))) {
       for (const c of CONNECTIONS) {
-        const runs = new Map<string, Array<{ r: LoadResult; cpuUs: number }>>();
+        const runs = new Map<string, Array<{ r: LoadResult; cpuUs: number; faults: number }>>();
         for (let round = 0; round < ROUNDS; round++) {
           for (const v of active) {
-            const cpu0 = cpuSeconds(v.pid);
+            const u0 = usage(v.pid);
             const r = await load({ url: v.url, path: `/api/v1/dtables/${uuid}/${pl.suffix}`, method: pl.method, bodyBytes: pl.bodyBytes, connections: c, durationMs: DURATION, warmupMs: WARMUP, rate: 0 });
             // CPU over the whole run (warm-up included), per request sent at the measured rate.
-            const cpuUs = ((cpuSeconds(v.pid) - cpu0) * 1e6) / (r.rps * ((DURATION + WARMUP) / 1000));
-            runs.set(v.key, [...(runs.get(v.key) ?? []), { r, cpuUs }]);
-            process.stderr.write(`  ${pl.name.padEnd(12)} c=${String(c).padEnd(3)} ${v.label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  cpu ${fmt(cpuUs)} µs/req${r.non2xx + r.errors > 0 ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}\n`);
+            const u1 = usage(v.pid);
+            const sent = r.rps * ((DURATION + WARMUP) / 1000);
+            const cpuUs = ((u1.cpu - u0.cpu) * 1e6) / sent;
+            const faults = (u1.faults - u0.faults) / sent;
+            runs.set(v.key, [...(runs.get(v.key) ?? []), { r, cpuUs, faults }]);
+            process.stderr.write(`  ${pl.name.padEnd(12)} c=${String(c).padEnd(3)} ${v.label.padEnd(34)} ${fmt(r.rps).padStart(7)} req/s  p50 ${fmt(r.p50, 2)} ms  p99 ${fmt(r.p99, 2)} ms  cpu ${fmt(cpuUs)} µs/req  faults ${fmt(faults, 2)}/req${r.non2xx + r.errors > 0 ? `  non-2xx ${r.non2xx} errors ${r.errors}` : ''}\n`);
           }
         }
         for (const v of active) {
           const all = runs.get(v.key)!.sort((x, y) => x.r.rps - y.r.rps);
           const med = all[Math.floor(all.length / 2)]!;
           const cpus = all.map((x) => x.cpuUs).sort((x, y) => x - y);
-          rows.push({ variant: v.key, payload: pl.name, connections: c, r: med.r, cpuUs: cpus[Math.floor(cpus.length / 2)]!, cpuRounds: cpus });
+          rows.push({ variant: v.key, payload: pl.name, connections: c, r: med.r, cpuUs: cpus[Math.floor(cpus.length / 2)]!, cpuRounds: cpus, faults: med.faults });
         }
       }
     }

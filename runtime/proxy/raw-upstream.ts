@@ -76,7 +76,7 @@ const CRLF2 = Buffer.from('\r\n\r\n');
  * while its bytes are written out at once (net.Socket's `onread`), instead of a new buffer per
  * read: no allocation, no external memory for the GC to chase, no page faults on fresh memory.
  */
-export const READ_BUFFER_BYTES = Number(process.env.DTABLE_PROXY_READ_BUFFER ?? 64 * 1024);
+export const READ_BUFFER_BYTES = 64 * 1024;
 const CR = 13;
 const LF = 10;
 
