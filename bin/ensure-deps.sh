@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the cluster and its tests need, only where it is missing: npm dependencies
-# (npm ci), etcd and MariaDB from Debian's packages. Sourced by bin/up and bin/test.
+# (npm ci), etcd and MariaDB from Debian's packages, and for bin/test Chromium. Sourced by bin/up and bin/test.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -14,9 +14,12 @@ command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
 /usr/bin/python3 -c 'import etcd3' >/dev/null 2>&1 || need_pkgs+=(python3-etcd3)
 # MariaDB base storage (cluster.yaml storage.kind mariadb): `up` and the tests run Debian's mariadbd.
 { command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ]; } && command -v mariadb-install-db >/dev/null || need_pkgs+=(mariadb-server)
+# The operator console is tested in Debian's headless Chromium (driven by playwright-core, never a
+# downloaded browser); only bin/test asks for it (ensure_test_deps=1), so `up` does not install a browser.
+if [ "${ensure_test_deps:-0}" = 1 ]; then command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need_pkgs+=(chromium); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
-    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl) and MariaDB 10.6+ (mariadbd, mariadb-install-db) yourself" >&2
+    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl), MariaDB 10.6+ (mariadbd, mariadb-install-db) and chromium yourself" >&2
     exit 1
   fi
   echo "==> installing ${need_pkgs[*]} from Debian's packages"

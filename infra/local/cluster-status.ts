@@ -8,6 +8,7 @@ import { ClusterView } from '../../runtime/cluster/etcd/cluster-view.ts';
 import { EtcdMaintenance } from '../../runtime/cluster/etcd/maintenance.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
 import type { Plan } from '../plan/types.ts';
+import { consoleUrl } from './endpoints.ts';
 import { readState, runningSupervisor, type RunDirLayout } from './run-dir.ts';
 import { probe } from './supervisor.ts';
 
@@ -88,6 +89,8 @@ export interface ClusterStatus {
   supervisor: { pid: number | null; running: boolean; phase: string | null; ready_ms: number | null };
   web: { url: string; healthy: boolean };
   proxy: { url: string; admin_url: string; healthy: boolean };
+  /** The operator console on the proxy admin port (docs/console.md). */
+  console: { url: string };
   etcd: EtcdStatus;
   /** Base storage: the shared folder, or the MariaDB server (healthy: it accepts TCP connections). */
   storage: { kind: 'filesystem'; dir: string } | { kind: 'mariadb'; address: string; database: string; healthy: boolean };
@@ -185,6 +188,7 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     supervisor: { pid: supPid, running: supPid !== null, phase: supPid !== null ? (state?.phase ?? null) : 'stopped', ready_ms: state?.readyMs ?? null },
     web: { url: plan.web.url, healthy: webOk },
     proxy: { url: plan.proxy.url, admin_url: plan.proxy.adminUrl, healthy: proxyOk },
+    console: { url: consoleUrl(plan) },
     etcd: {
       endpoints: plan.etcd.members.map((m) => m.clientUrl),
       healthy: etcdHealth.filter(Boolean).length > plan.etcd.members.length / 2,

@@ -2,6 +2,11 @@
 import type { Plan } from '../plan/types.ts';
 import type { ClusterSecrets } from './secrets.ts';
 
+/** The operator console's URL: `/console/` on the proxy admin port. */
+export function consoleUrl(plan: Plan): string {
+  return `${plan.proxy.adminUrl.replace(/\/$/, '')}/console/`;
+}
+
 export function endpointTable(
   plan: Plan,
   bucketsByNode: ReadonlyMap<string, number> | null,
@@ -11,7 +16,8 @@ export function endpointTable(
   const rows: Array<[string, string, string]> = [];
   rows.push(['web', plan.web.url, 'dtable-web lookup role (base creation, app-access-token)']);
   rows.push(['proxy', plan.proxy.url, 'internal services reach the nodes here']);
-  rows.push(['proxy admin', plan.proxy.adminUrl, '/health /assignment /metrics /rebalance/']);
+  rows.push(['proxy admin', plan.proxy.adminUrl, '/health /assignment /metrics /rebalance/ /drain/']);
+  rows.push(['console', consoleUrl(plan), 'operator console in a browser (asks for the admin token)']);
   for (const n of plan.nodes) {
     const buckets = bucketsByNode ? `${bucketsByNode.get(n.nodeId) ?? 0} buckets` : 'buckets: n/a';
     rows.push([n.nodeId, n.nodeUrl, buckets]);

@@ -59,9 +59,15 @@ export function monitorRole(ks: Keyspace): RoleSpec {
   };
 }
 
-/** The proxy reads the cluster and may ask the monitor for a rebalance (POST /rebalance/). */
+/**
+ * The proxy reads the cluster, may ask the monitor for a rebalance (POST /rebalance/) and set a
+ * node's weight override (POST /drain/, the operator console).
+ */
 export function proxyRole(ks: Keyspace): RoleSpec {
-  return { name: PROXY_USER, grants: [readAll(ks), { permission: 'Readwrite', prefix: ks.rebalanceRequestPrefix }] };
+  return {
+    name: PROXY_USER,
+    grants: [readAll(ks), { permission: 'Readwrite', prefix: ks.rebalanceRequestPrefix }, { permission: 'Readwrite', prefix: ks.weightPrefix }],
+  };
 }
 
 export function webRole(ks: Keyspace): RoleSpec {

@@ -1,4 +1,5 @@
-// The proxy's admin API (port 5555): GET /health, GET /assignment, GET /metrics, POST /rebalance/.
+// The proxy's admin API (port 5555): GET /health, GET /assignment, GET /metrics, POST /rebalance/,
+// POST /drain/, and the operator console under /console/ (console/console-routes.ts).
 // GET /health answers {status: "ok"|"degraded"|"draining"|"no_nodes", routing_stale, ...}: 200 for
 // ok and degraded (still routing, by a table that may be stale), 503 otherwise.
 // A small fastify app over an AdminSource, so tests can drive it with inject() and no etcd.
@@ -6,12 +7,16 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { RebalanceOptions, RebalanceResult } from '../cluster/etcd/requests.ts';
 import type { AssignmentReport } from './cluster-routes.ts';
 import { requireAdminToken } from './admin-auth.ts';
+import { consolePublicRoutes, registerConsole, type ConsoleSource } from './console/console-routes.ts';
 import type { ProxyMetrics } from './metrics.ts';
+import { UnknownNodeError, type DrainOptions, type DrainResult } from '../cluster/etcd/drain.ts';
 
 export interface AdminSource {
   assignment(): AssignmentReport;
   /** Ask the monitor leader for a rebalance; rejects with a message when it refuses or is absent. */
   rebalance(opts: RebalanceOptions): Promise<RebalanceResult>;
+  /** Drain or undrain a node (or preview it); rejects with UnknownNodeError, writing nothing, for an unknown node. */
+  drain(opts: DrainOptions): Promise<DrainResult>;
   health(): { live: number; down: number; draining: boolean; table_age_ms: number; revision: number; routing_stale?: boolean; unconfirmed_ms?: number };
 }
 
@@ -23,6 +28,8 @@ export interface AdminOptions {
    * Bearer); an empty string refuses them all (fail closed). Undefined leaves the app open (unit tests).
    */
   adminToken?: string | undefined;
+  /** Serves the operator console at /console/ when given. */
+  console?: ConsoleSource;
 }
 
 const rebalanceQuery = {
@@ -34,10 +41,25 @@ const rebalanceQuery = {
   additionalProperties: false,
 } as const;
 
+const drainBody = {
+  type: 'object',
+  required: ['node_id'],
+  properties: {
+    node_id: { type: 'string', minLength: 1, maxLength: 200 },
+    undo: { type: 'boolean' },
+    dry_run: { type: 'boolean' },
+  },
+  // Refused, not stripped (fastify's ajv removes additionalProperties): a misspelt `undo` must not drain.
+  propertyNames: { enum: ['node_id', 'undo', 'dry_run'] },
+} as const;
+
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
   const { source, metrics } = opts;
-  if (opts.adminToken !== undefined) requireAdminToken(app, { token: opts.adminToken });
+  if (opts.adminToken !== undefined) {
+    requireAdminToken(app, { token: opts.adminToken, open: ['GET /health', 'HEAD /health', ...(opts.console ? consolePublicRoutes() : [])] });
+  }
+  if (opts.console) await registerConsole(app, { source: opts.console });
 
   app.get('/health', async (_req, reply) => {
     const h = source.health();
@@ -67,6 +89,17 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
       return { dry_run: dryRun, applied: r.applied, epoch: r.epoch, monitor_id: r.monitorId, moves: r.plan.moves, before: r.plan.before, after: r.plan.after };
     } catch (err) {
       return reply.code(503).send({ error: 'rebalance_failed', message: (err as Error).message });
+    }
+  });
+
+  // {node_id, undo?, dry_run?} → DrainResult; 404 unknown_node (nothing written); 503 when etcd refused.
+  app.post<{ Body: { node_id: string; undo?: boolean; dry_run?: boolean } }>('/drain/', { schema: { body: drainBody } }, async (req, reply) => {
+    const { node_id: nodeId, undo = false, dry_run: dryRun = false } = req.body;
+    try {
+      return await source.drain({ nodeId, undo, dryRun });
+    } catch (err) {
+      if (err instanceof UnknownNodeError) return reply.code(404).send({ error: 'unknown_node', message: err.message, known: err.known });
+      return reply.code(503).send({ error: 'drain_failed', message: (err as Error).message });
     }
   });
 

@@ -3,13 +3,15 @@
 // port, and stops gracefully on SIGTERM/SIGINT (stop accepting, drain in-flight, close pools).
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { connectEtcd } from '../cluster/etcd/client.ts';
+import { connectEtcd, memberHealth } from '../cluster/etcd/client.ts';
 import { ClusterView } from '../cluster/etcd/cluster-view.ts';
+import { drainNode } from '../cluster/etcd/drain.ts';
 import { requestRebalance } from '../cluster/etcd/requests.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, proxyConfigSchema, readConfigFile } from '../config/files.ts';
 import { createAdminApp } from './admin.ts';
 import { assignmentReport, followClusterView } from './cluster-routes.ts';
+import { consoleState, followMoves, MoveLog } from './console/console-state.ts';
 import { Forwarder } from './forward.ts';
 import { ProxyMetrics } from './metrics.ts';
 import { RouteTable } from './route-table.ts';
@@ -49,12 +51,29 @@ async function main(): Promise<void> {
   const proxy = await createProxyServer({ forwarder, tunnels, engine });
   const adminToken = process.env[dc.admin_token_env] ?? '';
   if (!adminToken) log.warn({ env: dc.admin_token_env }, 'admin token not set: every admin endpoint but /health answers 401');
+  const moveLog = new MoveLog();
+  followMoves(view, moveLog);
   const admin = await createAdminApp({
     metrics,
     adminToken,
+    console: {
+      state: () =>
+        consoleState(view, {
+          report: assignmentReport(view, routes, metrics.epochs),
+          routing: { stale: routes.isStale(), unconfirmed_ms: routes.unconfirmedMs() },
+          etcd: { endpoints: cfg.cluster_config.etcd_host_list, healthy: memberHealth(client) },
+          moves: moveLog.moves(),
+        }),
+      subscribe: (onChange) => {
+        const listener = (kinds: Set<string>) => (kinds.size > 1 || !kinds.has('requests')) && onChange();
+        view.on('change', listener);
+        return () => view.off('change', listener);
+      },
+    },
     source: {
       assignment: () => assignmentReport(view, routes, metrics.epochs),
       rebalance: (o) => requestRebalance(client, ks, o),
+      drain: (o) => drainNode(client, view, o),
       health: () => {
         const nodes = [...routes.nodes().values()];
         return {

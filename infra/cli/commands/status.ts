@@ -9,7 +9,7 @@ const help = `Usage: dtable-cluster status [--config FILE] [--run-dir DIR] [--js
 Shows the local cluster of cluster.yaml: supervisor and processes, etcd member health, the
 monitor leader, every node (live in etcd, URLs, assigned and owned buckets, weight, load) and the
 assignment epoch, etcd's revision, compaction, database sizes and alarms, with what to do about
-them. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
+them. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url, console.url,
 etcd.endpoints[], etcd.members[] {name, db_size_bytes, db_size_in_use_bytes, is_leader, ...},
 etcd.revision, etcd.compact_revision, etcd.alarms[], etcd.advice[],
 storage {kind, address, database, healthy | dir}, nodes[] {node_id, node_url, local_node_url, live, buckets,
@@ -32,6 +32,7 @@ export function formatStatus(s: ClusterStatus): string {
   lines.push(sup.running ? `supervisor pid ${sup.pid} (${sup.phase})` : 'supervisor: not running');
   lines.push(`web    ${s.web.url}  ${yes(s.web.healthy)}`);
   lines.push(`proxy  ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
+  lines.push(`console ${s.console.url}`);
   const e = s.etcd;
   const size = (m: ClusterStatus['etcd']['members'][number]) =>
     m.db_size_bytes === null ? '' : ` ${mib(m.db_size_bytes)} (${mib(m.db_size_in_use_bytes ?? 0)} in use)`;

@@ -10,6 +10,7 @@ function source(over: Partial<AdminSource> = {}, calls: RebalanceOptions[] = [])
   return {
     assignment: () => report,
     health: () => ({ live: 2, down: 0, draining: false, table_age_ms: 5, revision: 42 }),
+    drain: async (o) => ({ node_id: o.nodeId, action: o.undo ? 'undrain' : 'drain', dry_run: o.dryRun, applied: !o.dryRun, weight: o.undo ? 1 : 0, moves: [] }),
     rebalance: async (o) => {
       calls.push(o);
       return { plan: { moves: [{ bucket: '00', from: 'dtable-server-01', to: 'dtable-server-02' }], before: { max: 2, mean: 1 }, after: { max: 1, mean: 1 } }, applied: !o.dryRun, epoch: 4, monitorId: 'monitor-1' };

@@ -17,6 +17,7 @@ function source(calls: RebalanceOptions[]): AdminSource {
   return {
     assignment: () => ({ epoch: 1, revision: 1, table_age_ms: 0, buckets: {}, routes: {}, moving: [], nodes: [], applied: [] }),
     health: () => ({ live: 1, down: 0, draining: false, table_age_ms: 0, revision: 1 }),
+    drain: () => Promise.reject(new Error('not in this test')),
     rebalance: async (o) => {
       calls.push(o);
       return { plan: { moves: [], before: { max: 1, mean: 1 }, after: { max: 1, mean: 1 } }, applied: !o.dryRun, epoch: 2, monitorId: 'monitor-1' };

@@ -112,14 +112,15 @@ describe('etcd RBAC per component', () => {
     expect(await putError(m, ks.node('dtable-server-01'))).toMatch(/permission denied/i);
   });
 
-  it('gives the proxy reads and rebalance requests only, and the web role reads only', async () => {
+  it('gives the proxy reads, rebalance requests and weight overrides (drain) only, and the web role reads only', async () => {
     const p = as(PROXY_USER);
     const w = as(WEB_USER);
     expect(await p.get(ks.assign('00')).string()).toBe('dtable-server-01');
     expect(await putError(p, ks.rebalanceRequest('r1'), '{}')).toBeNull();
+    expect(await putError(p, ks.weight('dtable-server-09'), '0')).toBeNull();
     for (const k of [ks.assign('00'), ks.owner('00'), ks.node('dtable-server-01'), ks.epoch]) expect(await putError(p, k)).toMatch(/permission denied/i);
     expect(await w.getAll().prefix(ks.nodesPrefix).keys()).toContain(ks.node('dtable-server-01'));
-    for (const k of [ks.assign('00'), ks.owner('00'), ks.rebalanceRequest('r2'), 'anything']) expect(await putError(w, k)).toMatch(/permission denied/i);
+    for (const k of [ks.assign('00'), ks.owner('00'), ks.rebalanceRequest('r2'), ks.weight('dtable-server-01'), 'anything']) expect(await putError(w, k)).toMatch(/permission denied/i);
   });
 
   it('refuses a certificate whose CN is not an etcd user', async () => {
