@@ -335,9 +335,9 @@ export class RawConnection implements ResponseSink {
     next: () => (this.bodyBuf !== null ? this.bodyBuf.subarray(this.bodyAt) : READ_BUFFER),
     read: (view: Buffer) => {
       if (this.state === State.Closed) {
-        // node's HTTP server reads 'data' events (a closed connection's bytes are dropped).
-        if (this.handedOff) this.socket.push(Buffer.from(view));
-        return true;
+        // node's HTTP server reads 'data' events, with its backpressure: a full stream stops the
+        // reads until it is read (as node's own reads do). A closed connection's bytes are dropped.
+        return this.handedOff ? this.socket.push(Buffer.from(view)) : true;
       }
       this.onBytes(view, true);
       // What outlives the callback is copied out of the shared buffer.
@@ -576,8 +576,12 @@ export class RawConnection implements ResponseSink {
     else {
       s.cork();
       s.write(head, 'latin1');
-      ok = s.write(first);
+      s.write(first);
       s.uncork();
+      // Corked, write() says false for anything over the high-water mark, though uncork() may have
+      // flushed it all: judge by what is still pending (else every large response paused the node's
+      // socket, and resumed it a loop turn later on the 'drain' that follows).
+      ok = s.writableLength < s.writableHighWaterMark;
     }
     return this.wrote(ok);
   }

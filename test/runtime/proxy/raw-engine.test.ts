@@ -2,7 +2,7 @@
 // relays every response framing byte for byte, pipelining, keep-alive reuse of node sockets, and
 // the hand-off to the node:http engine in the middle of a kept-alive connection. The forwarding
 // behaviours both engines share are in forward.test.ts.
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { upstreamRequestHeaders } from '../../../runtime/proxy/headers.ts';
@@ -312,3 +312,51 @@ describe('hand-off to the node:http engine on a kept-alive connection', () => {
     expect(node.seen.length).toBe(before);
   });
 });
+
+describe('backpressure on the raw path (fake node)', () => {
+  let proxy: InProcessProxy;
+  let node: FakeNode;
+  beforeAll(async () => {
+    node = await startFakeNode('fake-raw');
+    proxy = await startInProcessProxy({ engine: 'raw' });
+    proxy.setRoutes([{ nodeId: 'fake-raw', url: node.url }], allTo('fake-raw'));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await node?.close();
+  });
+
+  // A response head and first body bytes go out corked; write() then says "full" for anything over
+  // the high-water mark although uncork() may have flushed it all. Judged so, every large response
+  // paused the node's socket and resumed it on the next loop turn.
+  it('does not pause the node socket for a response the client socket took at once', async () => {
+    const pauses = new Map<number, number>();
+    const original = Socket.prototype.pause;
+    Socket.prototype.pause = function (this: Socket) {
+      if (this.remotePort === node.port) pauses.set(this.localPort!, (pauses.get(this.localPort!) ?? 0) + 1);
+      return original.call(this);
+    };
+    try {
+      const c = connect(proxy.port, '127.0.0.1');
+      await new Promise((r) => c.once('connect', r));
+      c.setNoDelay(true);
+      let got = 0;
+      c.on('data', (d: Buffer) => (got += d.length));
+      // Responses of 100 KB: more than one read of the node socket, over the 16 KiB high-water
+      // mark, well under what the kernel buffers for a client that reads at once.
+      for (let i = 1; i <= 20; i++) {
+        c.write(`GET /download?bytes=100000&n=${i} HTTP/1.1\r\nHost: x\r\nX-Dtable-Uuid: ${UUID}\r\n\r\n`);
+        await until(() => got >= i * 100000);
+      }
+      c.destroy();
+    } finally {
+      Socket.prototype.pause = original;
+    }
+    expect([...pauses.values()].reduce((a, b) => a + b, 0)).toBe(0);
+  });
+});
+
+async function until(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(ok()).toBe(true);
+}
