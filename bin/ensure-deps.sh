@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the cluster and its tests need, only where it is missing: npm dependencies
-# (npm ci), etcd and MariaDB from Debian's packages, and for bin/test Chromium. Sourced by bin/up and bin/test.
+# (npm ci), etcd and MariaDB from Debian's packages, and for bin/test Chromium and Prometheus.
+# Sourced by bin/up and bin/test.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -17,9 +18,12 @@ command -v etcdctl >/dev/null || need_pkgs+=(etcd-client)
 # The operator console is tested in Debian's headless Chromium (driven by playwright-core, never a
 # downloaded browser); only bin/test asks for it (ensure_test_deps=1), so `up` does not install a browser.
 if [ "${ensure_test_deps:-0}" = 1 ]; then command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || need_pkgs+=(chromium); fi
+# bin/test only as well: promtool checks the rendered scrape config and alert rules, and a real
+# Prometheus runs them against a local cluster.
+if [ "${ensure_test_deps:-0}" = 1 ]; then { command -v prometheus >/dev/null && command -v promtool >/dev/null; } || need_pkgs+=(prometheus); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null; then
-    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl), MariaDB 10.6+ (mariadbd, mariadb-install-db) and chromium yourself" >&2
+    echo "error: missing ${need_pkgs[*]} and no apt-get; install etcd 3.4+ (etcd, etcdctl), MariaDB 10.6+ (mariadbd, mariadb-install-db), chromium and Prometheus 2.x (prometheus, promtool) yourself" >&2
     exit 1
   fi
   echo "==> installing ${need_pkgs[*]} from Debian's packages"

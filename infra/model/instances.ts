@@ -2,7 +2,7 @@
 // in cluster.yaml. Shared by the semantic checks and plan resolution. Pure.
 import type { ClusterModel } from './schema.ts';
 
-export type InstanceKind = 'etcd' | 'node' | 'proxy' | 'monitor' | 'web' | 'mariadb';
+export type InstanceKind = 'etcd' | 'node' | 'proxy' | 'monitor' | 'web' | 'mariadb' | 'prometheus';
 
 export interface PortSlot {
   /** `<instance>.<role>`: the key of `local.ports`. */
@@ -28,8 +28,11 @@ export interface ModelInstance {
   readonly ports: readonly PortSlot[];
 }
 
-/** Folder names of rendered files that are not instances. */
-export const RESERVED_NAMES = ['dtable-web', 'dtable-db'] as const;
+/** The Prometheus folder of the rendered files, and its container with `prometheus.deploy`. */
+export const PROMETHEUS_NAME = 'prometheus';
+
+/** Folder names of rendered files that are not instances (or not always). */
+export const RESERVED_NAMES = ['dtable-web', 'dtable-db', PROMETHEUS_NAME] as const;
 
 export const WEB_NAME = 'web';
 /** The MariaDB server of `storage: {kind: mariadb}`: a container (docker_host) or `up`'s local server. */
@@ -123,6 +126,20 @@ export function instancesOf(model: ClusterModel): ModelInstance[] {
       host: st.host,
       dockerHostRef: st.docker_host ?? null,
       ports: [{ slot: `${MARIADB_NAME}.client`, role: 'client', port: st.port, path: ['storage', 'port'] }],
+    });
+  }
+  // After MariaDB for the same reason.
+  const pd = model.prometheus.deploy;
+  if (pd) {
+    const path = ['prometheus', 'deploy'];
+    out.push({
+      kind: 'prometheus',
+      name: PROMETHEUS_NAME,
+      path,
+      namePath: path,
+      host: pd.host ?? p.host,
+      dockerHostRef: pd.docker_host,
+      ports: [{ slot: `${PROMETHEUS_NAME}.http`, role: 'http', port: pd.port, path: [...path, 'port'] }],
     });
   }
   return out;

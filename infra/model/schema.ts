@@ -57,6 +57,25 @@ export const DEFAULTS = {
   mariadbImage: 'mariadb:10.11',
   mariadbPoolSize: 4,
   snapshotEvery: 1000,
+  scrapeInterval: '15s',
+  evaluationInterval: '15s',
+  etcdDbQuotaRatio: 0.8,
+  leaseChurnWindow: '15m',
+  leaseChurnDepartures: 3,
+  prometheusImage: 'prom/prometheus:v2.53.5',
+  prometheusPort: 9090,
+  /** `for:` of each alert rule (templates/prometheus/alerts.yml): how long its condition holds before it fires. */
+  alertFor: {
+    node_down: '1m',
+    component_down: '2m',
+    buckets_unassigned: '2m',
+    no_monitor_leader: '1m',
+    routing_stale: '2m',
+    node_lease_churn: '1m',
+    etcd_no_leader: '1m',
+    etcd_alarm: '1m',
+    etcd_db_near_quota: '5m',
+  },
 } as const;
 
 // Instance names become folder names, container names and etcd member names.
@@ -347,6 +366,78 @@ const etcdAutoDefrag = z
   .strict()
   .describe('Automatic defragmentation by the monitor leader (one member at a time, followers first).');
 
+/**
+ * A Prometheus duration (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#duration):
+ * units y, w, d, h, m, s, ms in that order, e.g. `30s`, `1m`, `1h30m`; `0s` for no delay.
+ */
+const PROMETHEUS_DURATION = /^(?=\d)(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?$/;
+const promDuration = (what: string, fallback: string) =>
+  z
+    .string()
+    .regex(PROMETHEUS_DURATION, { error: 'must be a Prometheus duration like "30s", "1m" or "1h30m"' })
+    .default(fallback)
+    .describe(`${what} Default \`${fallback}\`.`);
+
+type AlertName = keyof typeof DEFAULTS.alertFor;
+const ALERT_FOR_HELP: Record<AlertName, string> = {
+  node_down: 'DtableNodeDown: a node\'s /metrics does not answer.',
+  component_down: 'DtableComponentDown: an etcd member, monitor, proxy or web role does not answer.',
+  buckets_unassigned: 'DtableBucketsUnassigned: buckets with no live node assigned.',
+  no_monitor_leader: 'DtableNoMonitorLeader: no monitor replica leads.',
+  routing_stale: 'DtableProxyRoutingStale: the proxy cannot confirm its routing table.',
+  node_lease_churn: 'DtableNodeLeaseChurn: a node lost its registration repeatedly.',
+  etcd_no_leader: 'DtableEtcdNoLeader: an etcd member has no leader.',
+  etcd_alarm: 'DtableEtcdAlarm: an etcd alarm (NOSPACE, CORRUPT) is raised.',
+  etcd_db_near_quota: 'DtableEtcdDbNearQuota: an etcd database is close to quota-backend-bytes.',
+};
+const alertFor = z
+  .object(
+    Object.fromEntries(
+      (Object.keys(DEFAULTS.alertFor) as AlertName[]).map((k) => [k, promDuration(ALERT_FOR_HELP[k], DEFAULTS.alertFor[k])]),
+    ) as Record<AlertName, ReturnType<typeof promDuration>>,
+  )
+  .strict()
+  .describe('`for:` of each alert rule: how long its condition must hold before the alert fires.');
+
+const prometheus = z
+  .object({
+    scrape_interval: promDuration('How often Prometheus scrapes every process.', DEFAULTS.scrapeInterval),
+    evaluation_interval: promDuration('How often Prometheus evaluates the alert rules.', DEFAULTS.evaluationInterval),
+    etcd_db_quota_ratio: z
+      .number()
+      .gt(0, { error: 'must be a fraction between 0 and 1' })
+      .lt(1, { error: 'must be a fraction between 0 and 1' })
+      .default(DEFAULTS.etcdDbQuotaRatio)
+      .describe('DtableEtcdDbNearQuota fires above this fraction of quota-backend-bytes. Default 0.8.'),
+    lease_churn: z
+      .object({
+        window: promDuration('Window over which a node\'s lost registrations are counted.', DEFAULTS.leaseChurnWindow),
+        departures: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(DEFAULTS.leaseChurnDepartures)
+          .describe('DtableNodeLeaseChurn fires when a node lost its registration this many times within the window. Default 3.'),
+      })
+      .strict()
+      .default(() => ({ window: DEFAULTS.leaseChurnWindow, departures: DEFAULTS.leaseChurnDepartures })),
+    alert_for: alertFor.default(() => alertFor.parse({})),
+    deploy: z
+      .object({
+        docker_host: dockerHostRef,
+        host: hostName.optional().describe('Address of the Prometheus host (its published port). Default: the proxy host.'),
+        port: port.default(DEFAULTS.prometheusPort).describe('Web and API port, published on the Docker host. Default 9090.'),
+        image: image.default(DEFAULTS.prometheusImage).describe(`Prometheus image. Default \`${DEFAULTS.prometheusImage}\`.`),
+        data_volume: dataVolume.optional().describe('Docker volume of the time series database. Default `<name>-prometheus-data`.'),
+      })
+      .strict()
+      .optional()
+      .describe('A Prometheus container in the Docker stacks (`synth`), running the rendered files. Default: none (use your own Prometheus).'),
+  })
+  .strict()
+  .describe('The rendered Prometheus scrape config and alert rules (`prometheus/` of `render`, docs/observability.md).');
+
 const secrets = z
   .object({
     private_key_env: envName.default(DEFAULTS.privateKeyEnv).describe('Environment variable holding the HS256 key for base access tokens. Default DTABLE_PRIVATE_KEY.'),
@@ -411,6 +502,7 @@ export const clusterFileSchema = z
     monitor: monitor.default(() => monitor.parse({})),
     web: web.default(() => web.parse({})),
     local: local.default(() => local.parse({})),
+    prometheus: prometheus.default(() => prometheus.parse({})),
   })
   .strict();
 

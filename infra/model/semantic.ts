@@ -58,7 +58,8 @@ export function checkCluster(model: ClusterModel): { errors: PathIssue[]; warnin
 function checkNames(instances: ModelInstance[], errors: PathIssue[]): void {
   const seen = new Map<string, ModelInstance>();
   for (const inst of instances) {
-    if ((RESERVED_NAMES as readonly string[]).includes(inst.name)) {
+    // The Prometheus container's folder is the one it reads its rendered files from.
+    if (inst.kind !== 'prometheus' && (RESERVED_NAMES as readonly string[]).includes(inst.name)) {
       errors.push({
         path: inst.namePath,
         message: `name "${inst.name}" is reserved for a rendered fragment folder`,

@@ -1,7 +1,7 @@
 // cluster.yaml model → resolved Plan for one target. Pure: no I/O, the same input gives the same
 // plan (paths are resolved against the given configDir only).
 import { isAbsolute, join, resolve } from 'node:path';
-import { instancesOf, MARIADB_NAME, monitorName, nodeHost, WEB_NAME } from '../model/instances.ts';
+import { instancesOf, MARIADB_NAME, monitorName, nodeHost, PROMETHEUS_NAME, WEB_NAME } from '../model/instances.ts';
 import { DEFAULTS, type ClusterModel } from '../model/schema.ts';
 import { MONITOR_USER, PROXY_USER, ROOT_USER, WEB_USER } from '../../runtime/cluster/access-policy.ts';
 import type { EtcdMemberPlan, EtcdTlsPlan, MonitorPlan, NodePlan, Plan, ProxyPlan, StoragePlan, Target, TlsFiles, WebPlan } from './types.ts';
@@ -21,6 +21,9 @@ export const CONTAINER_DATA_DIR = '/data';
 export const LOCAL_DOCKER_HOST = 'local';
 /** Where the certificates are mounted in every container (docker target, etcd.tls). */
 export const CONTAINER_TLS_DIR = '/opt/dtable-cluster/tls';
+
+/** The time series database in the official Prometheus image (its default --storage.tsdb.path). */
+export const CONTAINER_PROMETHEUS_DATA_DIR = '/prometheus';
 
 /** The MariaDB datadir in the official image (docker target). */
 export const CONTAINER_MARIADB_DATA_DIR = '/var/lib/mysql';
@@ -190,6 +193,25 @@ export function resolvePlan(model: ClusterModel, options: ResolveOptions): Plan 
     proxy,
     monitors,
     web,
+    prometheus: {
+      scrapeInterval: model.prometheus.scrape_interval,
+      evaluationInterval: model.prometheus.evaluation_interval,
+      etcdDbQuotaRatio: model.prometheus.etcd_db_quota_ratio,
+      leaseChurn: { ...model.prometheus.lease_churn },
+      alertFor: { ...model.prometheus.alert_for },
+      server:
+        !local && model.prometheus.deploy
+          ? {
+              name: PROMETHEUS_NAME,
+              dockerHost: model.prometheus.deploy.docker_host,
+              host: model.prometheus.deploy.host ?? pm.host,
+              port: model.prometheus.deploy.port,
+              image: model.prometheus.deploy.image,
+              dataVolume: model.prometheus.deploy.data_volume ?? `${model.name}-${PROMETHEUS_NAME}-data`,
+              dataDir: CONTAINER_PROMETHEUS_DATA_DIR,
+            }
+          : null,
+    },
   };
 }
 

@@ -144,6 +144,30 @@ export interface WebPlan extends InstanceBase {
   readonly url: string;
 }
 
+/** cluster.yaml `prometheus`: what the rendered scrape config and alert rules use. */
+export interface PrometheusPlan {
+  /** Prometheus durations (`15s`, `1m`). */
+  readonly scrapeInterval: string;
+  readonly evaluationInterval: string;
+  readonly etcdDbQuotaRatio: number;
+  readonly leaseChurn: { readonly window: string; readonly departures: number };
+  /** `for:` of each alert rule, by the snake_case key of cluster.yaml `prometheus.alert_for`. */
+  readonly alertFor: Readonly<Record<string, string>>;
+  /** The Prometheus container of `prometheus.deploy` (docker target); null: none (and always for local). */
+  readonly server: PrometheusServerPlan | null;
+}
+
+export interface PrometheusServerPlan {
+  readonly name: string;
+  readonly dockerHost: string;
+  readonly host: string;
+  readonly port: number;
+  readonly image: string;
+  /** Docker volume of the time series database, mounted at dataDir. */
+  readonly dataVolume: string;
+  readonly dataDir: string;
+}
+
 export interface Plan {
   readonly target: Target;
   readonly name: string;
@@ -179,6 +203,7 @@ export interface Plan {
   readonly proxy: ProxyPlan;
   readonly monitors: readonly MonitorPlan[];
   readonly web: WebPlan;
+  readonly prometheus: PrometheusPlan;
 }
 
 export type InstancePlan = EtcdMemberPlan | NodePlan | ProxyPlan | MonitorPlan | WebPlan;
@@ -188,7 +213,7 @@ export interface RenderedFile {
   /** Path relative to the render output dir: `<instance>/<file name>`. */
   readonly path: string;
   readonly instance: string;
-  readonly component: ComponentKind | 'dtable-web' | 'dtable-db';
+  readonly component: ComponentKind | 'dtable-web' | 'dtable-db' | 'prometheus';
   readonly format: 'json' | 'python' | 'ini' | 'yaml';
   readonly contents: string;
   /**

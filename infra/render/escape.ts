@@ -2,7 +2,7 @@
 // (quotes included) or throws RenderError: a value can never end a string early, start a new
 // line, or otherwise add code, keys or sections to the file it lands in. Pure.
 
-export type Literal = string | number | boolean | readonly Literal[];
+export type Literal = string | number | boolean | readonly Literal[] | { readonly [key: string]: Literal };
 
 /** A value that cannot be written safely in the target format (a program error: the model should have rejected it). */
 export class RenderError extends Error {
@@ -22,7 +22,7 @@ export function yamlLiteral(value: Literal): string {
   return jsonLiteral(value);
 }
 
-/** Python literal: str as a single-quoted escaped literal, bool as True/False, list as [...]. */
+/** Python literal: str as a single-quoted escaped literal, bool as True/False, list as [...], mapping as {...}. */
 export function pythonLiteral(value: Literal): string {
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   if (typeof value === 'number') {
@@ -30,7 +30,12 @@ export function pythonLiteral(value: Literal): string {
     return String(value);
   }
   if (typeof value === 'string') return pythonString(value);
-  return `[${value.map(pythonLiteral).join(', ')}]`;
+  if (isList(value)) return `[${value.map(pythonLiteral).join(', ')}]`;
+  return `{${Object.entries(value).map(([k, v]) => `${pythonString(k)}: ${pythonLiteral(v)}`).join(', ')}}`;
+}
+
+function isList(value: Literal): value is readonly Literal[] {
+  return Array.isArray(value);
 }
 
 function pythonString(value: string): string {

@@ -19,6 +19,8 @@ const TEMPLATE_FILES = {
   etcdTls: 'etcd/tls.fragment.yml',
   monitor: 'monitor/monitor.json',
   web: 'web/web.json',
+  prometheusConfig: 'prometheus/prometheus.yml',
+  prometheusAlerts: 'prometheus/alerts.yml',
 } as const;
 
 type TemplateName = keyof typeof TEMPLATE_FILES;
@@ -35,6 +37,10 @@ export const SEATABLE_CONF_DIR = '/shared/seatable/conf';
 export const PROXY_CONTAINER_CONFIG = '/shared/seatable-proxy/conf/dtable_server_config.json';
 export const PROXY_HOST_SHARED_DIR = '/opt/dtable-server-proxy/shared';
 export const PROXY_COMPOSE_PATH = '/opt/dtable-server-proxy/docker-compose.yml';
+/** Where the official Prometheus image reads its configuration (docker target). */
+export const PROMETHEUS_CONF_DIR = '/etc/prometheus';
+/** Folder (instance) of the rendered Prometheus files. */
+export const PROMETHEUS_INSTANCE = 'prometheus';
 
 /** etcd timings rendered into every member; MIN_LEASE_TTL is derived from them. */
 export const ETCD_HEARTBEAT_MS = 100;
@@ -63,6 +69,8 @@ export function renderPlan(plan: Plan): RenderedFile[] {
     renderWebConfig(plan),
     renderWebSettings(plan),
     renderDbConf(plan),
+    renderPrometheusConfig(plan),
+    renderPrometheusAlerts(plan),
   ];
   return files;
 }
@@ -327,5 +335,57 @@ export function renderEtcdMember(plan: Plan, m: EtcdMemberPlan): RenderedFile {
     },
     extra,
     containerPath: `${CONTAINER_CONF_DIR}/etcd.conf.yml`,
+  });
+}
+
+/** One Prometheus static_config: a target and the `instance_name` label naming its plan instance. */
+function target(instanceName: string, host: string, port: number): Literal {
+  return { targets: [`${host}:${port}`], labels: { instance_name: instanceName } };
+}
+
+/**
+ * The Prometheus scrape config: a job per component with every process of the plan at its
+ * metrics port (etcd: the client port, or the plain-http metrics port with etcd.tls; monitor:
+ * metrics_port; node and web: their HTTP port; proxy: the admin port, with the admin token).
+ */
+export function renderPrometheusConfig(plan: Plan): RenderedFile {
+  const pr = plan.prometheus;
+  return file(plan, {
+    instance: PROMETHEUS_INSTANCE,
+    fileName: 'prometheus.yml',
+    component: 'prometheus',
+    format: 'yaml',
+    template: 'prometheusConfig',
+    values: {
+      scrape_interval: pr.scrapeInterval,
+      evaluation_interval: pr.evaluationInterval,
+      external_labels: { cluster: plan.name },
+      etcd_targets: plan.etcd.members.map((m) => target(m.name, m.host, m.metricsPort ?? m.clientPort)),
+      monitor_targets: plan.monitors.map((m) => target(m.name, m.host, m.metricsPort)),
+      node_targets: plan.nodes.map((n) => target(n.name, n.host, n.port)),
+      proxy_targets: [target(plan.proxy.name, plan.proxy.host, plan.proxy.adminPort)],
+      web_targets: [target(plan.web.name, plan.web.host, plan.web.port)],
+    },
+    containerPath: `${PROMETHEUS_CONF_DIR}/prometheus.yml`,
+  });
+}
+
+/** The alert rules (docs/observability.md), with cluster.yaml's `prometheus.alert_for` durations and thresholds. */
+export function renderPrometheusAlerts(plan: Plan): RenderedFile {
+  const pr = plan.prometheus;
+  const forOf = Object.fromEntries(Object.entries(pr.alertFor).map(([k, v]) => [`${k}_for`, v]));
+  return file(plan, {
+    instance: PROMETHEUS_INSTANCE,
+    fileName: 'alerts.yml',
+    component: 'prometheus',
+    format: 'yaml',
+    template: 'prometheusAlerts',
+    values: {
+      ...forOf,
+      // The range selector takes a bare duration, so the expression is written whole.
+      lease_churn_expr: `max by (node_id) (increase(dtable_cluster_node_departures_total[${pr.leaseChurn.window}])) >= ${pr.leaseChurn.departures}`,
+      etcd_db_quota_ratio: pr.etcdDbQuotaRatio,
+    },
+    containerPath: `${PROMETHEUS_CONF_DIR}/alerts.yml`,
   });
 }

@@ -9,6 +9,7 @@ import type { Plan, RenderedFile } from '../plan/types.ts';
 import { containerSpecs, type ContainerSpec } from './containers.ts';
 import { DockerHost } from './docker-host.ts';
 import { mariadbContainerSpec, type MariadbContainerSpec } from './mariadb.ts';
+import { prometheusContainerSpec, type PrometheusContainerSpec } from './prometheus.ts';
 import { logicalId } from './names.ts';
 import { ClusterSecrets } from './secrets.ts';
 
@@ -36,12 +37,13 @@ export class ClusterStack extends TerraformStack {
     }
     const specs = containerSpecs(plan, props.files);
     const db = mariadbContainerSpec(plan);
+    const prom = prometheusContainerSpec(plan, props.files);
     const secrets = new ClusterSecrets(this, 'secrets', plan.secrets, plan.etcd.tls, plan.storage);
 
     const hosts = new Map<string, DockerHost>();
     for (const h of plan.dockerHosts) {
       const onHost = specs.filter((s) => s.instance.dockerHost === h.name);
-      if (onHost.length === 0 && db?.server.dockerHost !== h.name) continue;
+      if (onHost.length === 0 && db?.server.dockerHost !== h.name && prom?.server.dockerHost !== h.name) continue;
       hosts.set(
         h.name,
         new DockerHost(this, `host-${h.name}`, {
@@ -74,23 +76,69 @@ export class ClusterStack extends TerraformStack {
     for (const spec of specs.filter((s) => s.instance.kind !== 'etcd')) {
       this.container(spec, hostOf(spec), secrets, spec.instance.kind === 'node' ? [...etcd, ...mariadb] : etcd);
     }
+    if (prom) {
+      const promHost = hosts.get(prom.server.dockerHost);
+      if (!promHost) throw new Error(`prometheus: docker host "${prom.server.dockerHost}" is not in the plan`);
+      this.prometheusContainer(prom, promHost, secrets);
+    }
+  }
+
+  private prometheusContainer(spec: PrometheusContainerSpec, host: DockerHost, secrets: ClusterSecrets): Container {
+    return this.serviceContainer(spec.server, host, {
+      containerName: spec.containerName,
+      command: spec.command,
+      env: [],
+      healthcheck: spec.healthcheck,
+      startPeriod: '30s',
+      aliases: [spec.server.name],
+      upload: [
+        ...spec.uploads.map((u) => ({ file: u.file, content: terraformLiteral(u.content) })),
+        // The token reaches the file through the variable, never the synthesized JSON.
+        { file: spec.adminTokenFile, content: secrets.value('adminToken') },
+      ],
+    });
   }
 
   private mariadbContainer(spec: MariadbContainerSpec, host: DockerHost, secrets: ClusterSecrets): Container {
-    const { server } = spec;
+    return this.serviceContainer(spec.server, host, {
+      containerName: spec.containerName,
+      command: spec.command,
+      env: [...spec.env, `${spec.passwordEnv}=${secrets.value('storagePassword')}`],
+      healthcheck: spec.healthcheck,
+      startPeriod: '60s',
+      aliases: spec.aliases,
+      upload: [],
+    });
+  }
+
+  /** A container of an image that is not ours (MariaDB, Prometheus): its data on a named volume, its port published on its host. */
+  private serviceContainer(
+    server: { readonly name: string; readonly image: string; readonly port: number; readonly dataVolume: string; readonly dataDir: string },
+    host: DockerHost,
+    opts: {
+      containerName: string;
+      command: readonly string[];
+      env: readonly string[];
+      healthcheck: readonly string[];
+      startPeriod: string;
+      aliases: readonly string[];
+      upload: Array<{ file: string; content: string }>;
+    },
+  ): Container {
     const volume = new Volume(this, `${server.name}-data`, { provider: host.provider, name: server.dataVolume });
     volume.overrideLogicalId(logicalId(server.name, 'data'));
     const container = new Container(this, server.name, {
       provider: host.provider,
-      name: spec.containerName,
+      name: opts.containerName,
       hostname: server.name,
       image: host.overrideImage(server.name, server.image).imageId,
-      command: [...spec.command],
-      env: [...spec.env, `${spec.passwordEnv}=${secrets.value('storagePassword')}`],
+      command: [...opts.command],
+      ...(opts.env.length > 0 ? { env: [...opts.env] } : {}),
       ports: [{ internal: server.port, external: server.port }],
       restart: 'unless-stopped',
-      healthcheck: { test: [...spec.healthcheck], interval: '10s', timeout: '5s', startPeriod: '60s', retries: 5 },
-      networksAdvanced: [{ name: host.network.name, aliases: [...spec.aliases] }],
+      healthcheck: { test: [...opts.healthcheck], interval: '10s', timeout: '5s', startPeriod: opts.startPeriod, retries: 5 },
+      networksAdvanced: [{ name: host.network.name, aliases: [...opts.aliases] }],
+      ...(opts.upload.length > 0 ? { upload: opts.upload } : {}),
       volumes: [{ volumeName: volume.name, containerPath: server.dataDir }],
       wait: true,
       waitTimeout: HEALTHY_WAIT_SECONDS,

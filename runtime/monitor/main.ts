@@ -10,7 +10,8 @@ import { AutoDefrag } from './auto-defrag.ts';
 import { LeaseExpiryGuard } from './lease-expiry.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, monitorConfigSchema, readConfigFile } from '../config/files.ts';
-import { renderMetrics, type MonitorEtcdMetrics } from './metrics.ts';
+import { registerMonitorMetrics, type MonitorEtcdMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE, processRegistry } from '../metrics/registry.ts';
 import { Monitor } from './monitor.ts';
 
 async function main(): Promise<void> {
@@ -96,11 +97,12 @@ async function main(): Promise<void> {
       nodes: view.nodes().size,
     };
   });
-  app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4; charset=utf-8');
+  const registry = processRegistry();
+  registerMonitorMetrics(registry, async () => {
     const etcd = await etcdMetrics();
-    return renderMetrics({ ...monitor.metricsState(), ...(etcd ? { etcd } : {}) });
+    return { ...monitor.metricsState(), ...(etcd ? { etcd } : {}) };
   });
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await registry.metrics()));
   await app.listen({ host: config.metrics_listen.host, port: config.metrics_listen.port });
   log.info({ metrics: `http://${config.metrics_listen.host}:${config.metrics_listen.port}` }, 'monitor started');
 

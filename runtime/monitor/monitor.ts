@@ -34,6 +34,11 @@ export class Monitor {
   private stopped = false;
   private readonly handled = new Set<string>();
   private readonly stats = { moves: 0, reconciles: 0, rejected: 0, lastReconcile: 0 };
+  /** Registrations that appeared / vanished, by node id. */
+  private readonly registrations = new Map<string, number>();
+  private readonly departures = new Map<string, number>();
+  /** Node ids registered at the last change event (for counting registrations and departures). */
+  private knownNodes = new Set<string>();
 
   private constructor(
     private readonly client: Etcd3,
@@ -52,6 +57,7 @@ export class Monitor {
   static async start(client: Etcd3, ks: Keyspace, opts: MonitorOptions): Promise<Monitor> {
     const view = await ClusterView.open(client, ks, { log: opts.log, rereadIntervalMs: Math.max(5000, opts.reconcileIntervalMs * 3) });
     const m = new Monitor(client, ks, opts, view);
+    m.knownNodes = new Set(view.nodes().keys());
     view.on('change', (kinds: Set<ViewChangeKind>) => m.onChange(kinds));
     m.election.on('elected', () => {
       m.schedule('elected');
@@ -94,10 +100,22 @@ export class Monitor {
       lastReconcileSeconds: this.stats.lastReconcile / 1000,
       epoch: this.view.epoch()?.epoch ?? 0,
       liveNodes: this.view.nodes().size,
+      bucketsUnassigned: this.view.assignment().filter((id) => id === null || !this.view.nodes().has(id)).length,
+      nodeRegistrationsTotal: this.registrations,
+      nodeDeparturesTotal: this.departures,
     };
   }
 
+  /** Counts node ids that appeared and vanished since the last change (lease churn shows as both). */
+  private countRegistrations(): void {
+    const now = new Set(this.view.nodes().keys());
+    for (const id of now) if (!this.knownNodes.has(id)) this.registrations.set(id, (this.registrations.get(id) ?? 0) + 1);
+    for (const id of this.knownNodes) if (!now.has(id)) this.departures.set(id, (this.departures.get(id) ?? 0) + 1);
+    this.knownNodes = now;
+  }
+
   private onChange(kinds: Set<ViewChangeKind>): void {
+    if (kinds.has('nodes')) this.countRegistrations();
     if (kinds.has('nodes') || kinds.has('weights') || kinds.has('assignment')) this.schedule('registrations changed');
     if (kinds.has('requests')) this.serialize(() => this.answerRequests());
   }

@@ -16,6 +16,8 @@ import { LoadedBases } from './bases.ts';
 import { BucketOwnership } from './bucket-ownership.ts';
 import { buildNodeApp } from './http/app.ts';
 import { BaseSockets } from './sockets.ts';
+import { registerNodeMetrics } from './metrics.ts';
+import { Registry } from 'prom-client';
 import { baseStorageFor } from './storage/from-config.ts';
 import type { BaseStorage } from './storage/storage.ts';
 
@@ -29,6 +31,8 @@ export interface DtableNodeOptions {
   env?: NodeJS.ProcessEnv;
   /** When a measured load is published (runtime/cluster/load-report.ts); default DEFAULT_LOAD_REPORT_POLICY. */
   loadReportPolicy?: LoadReportPolicy;
+  /** Where GET /metrics reads from: the process registry in main.ts; default a registry of the node's own families. */
+  registry?: Registry;
 }
 
 export class DtableNode {
@@ -86,6 +90,15 @@ export class DtableNode {
     };
     this.bases = new LoadedBases(storage, gate);
     const bases = this.bases;
+    const registry = this.opts.registry ?? new Registry();
+    registerNodeMetrics(registry, {
+      nodeId: cc.node_id,
+      bucketsOwned: () => this.ownership?.owned().length ?? 0,
+      basesLoaded: () => bases.loadedCount(),
+      operations: () => bases.operations,
+      socketConnections: () => this.sockets?.count() ?? 0,
+      registered: () => this.ready,
+    });
     this.app = buildNodeApp({
       nodeId: cc.node_id,
       bases,
@@ -94,6 +107,7 @@ export class DtableNode {
       maxBodyBytes: dc.max_body_bytes,
       ready: () => this.ready,
       sysInfo: () => ({ sockets: this.sockets?.count() ?? 0, buckets: this.ownership?.owned().length ?? 0 }),
+      metrics: () => registry.metrics(),
     });
     await this.app.ready();
     this.sockets = new BaseSockets(this.app.server as HttpServer, { bases, privateKey: this.opts.privateKey, log });

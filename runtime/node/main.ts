@@ -5,6 +5,7 @@
 import { pino } from 'pino';
 import { ConfigFileError, nodeConfigSchema, readConfigFile } from '../config/files.ts';
 import { DtableNode } from './dtable-node.ts';
+import { processRegistry } from '../metrics/registry.ts';
 import { StoragePasswordMissingError } from './storage/from-config.ts';
 import { configArg, UsageError } from './process-args.ts';
 
@@ -15,7 +16,7 @@ async function main(): Promise<void> {
   const privateKey = process.env[envName];
   if (!privateKey) throw new UsageError(`environment variable ${envName} (private_key_env) is not set: it holds the key that signs base access tokens`);
   const log = pino({ base: { proc: 'node', node_id: config.cluster_config.node_id } });
-  const node = new DtableNode({ config, privateKey, log });
+  const node = new DtableNode({ config, privateKey, log, registry: processRegistry() });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

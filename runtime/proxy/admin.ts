@@ -10,6 +10,7 @@ import { requireAdminToken } from './admin-auth.ts';
 import { consolePublicRoutes, registerConsole, type ConsoleSource } from './console/console-routes.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { UnknownNodeError, type DrainOptions, type DrainResult } from '../cluster/etcd/drain.ts';
+import { METRICS_CONTENT_TYPE } from '../metrics/registry.ts';
 
 export interface AdminSource {
   assignment(): AssignmentReport;
@@ -80,7 +81,7 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
 
   app.get('/assignment', async () => source.assignment());
 
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4; charset=utf-8').send(metrics.render()));
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics.render()));
 
   app.post<{ Querystring: { dry_run?: string; budget?: number } }>('/rebalance/', { schema: { querystring: rebalanceQuery } }, async (req, reply) => {
     const dryRun = req.query.dry_run === '1' || req.query.dry_run === 'true';

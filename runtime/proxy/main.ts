@@ -14,6 +14,7 @@ import { assignmentReport, followClusterView } from './cluster-routes.ts';
 import { consoleState, followMoves, MoveLog } from './console/console-state.ts';
 import { Forwarder } from './forward.ts';
 import { ProxyMetrics } from './metrics.ts';
+import { processRegistry } from '../metrics/registry.ts';
 import { RouteTable } from './route-table.ts';
 import { createProxyServer, PROXY_ENGINES, type ProxyEngine } from './server.ts';
 import { UpgradeTunnels } from './websocket.ts';
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
   const client = connectEtcd({ hostList: cfg.cluster_config.etcd_host_list, tls: dc.tls });
   const ks = keyspace(dc.key_prefix);
   const view = await ClusterView.open(client, ks, { log: log.child({ part: 'cluster-view' }) });
-  const metrics = new ProxyMetrics();
+  const metrics = new ProxyMetrics(processRegistry());
   const routes = new RouteTable({ metrics, log: log.child({ part: 'routes' }), confirmedAt: () => view.confirmedAt() });
   const unfollow = followClusterView(view, routes, (e) => metrics.epochApplied(e));
   const forwarder = new Forwarder({ routes, metrics, log: log.child({ part: 'forward' }), retryDeadlineMs: dc.retry_deadline_ms });

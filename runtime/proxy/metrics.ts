@@ -1,7 +1,11 @@
 // Prometheus metrics of the proxy, kept in typed arrays so counting on the hot path allocates
-// nothing: requests by node and status, retries by reason, upstream latency, routing table age,
-// assignment propagation.
+// nothing and hashes no labels: requests by node and status, retries by reason, upstream latency,
+// routing table age, assignment propagation. prom-client writes them (with the process's default
+// metrics) through collect callbacks that read the arrays at scrape time; bench/metrics.ts
+// measures what a prom-client counter would cost per request instead.
+import { Registry } from 'prom-client';
 import type { AppliedEpoch } from './cluster-routes.ts';
+import { registerCollected, type Sample } from '../metrics/registry.ts';
 
 /** Upstream time-to-response-headers histogram bounds, seconds. */
 const LATENCY_BOUNDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -27,18 +31,18 @@ class Histogram {
     this.count += 1;
   }
 
-  /** Sample lines of `name` with extra `labels` (e.g. `node="x"`, or ""). */
-  render(out: string[], name: string, labels = ''): void {
-    const sep = labels ? `${labels},` : '';
-    const own = labels ? `{${labels}}` : '';
+  /** Samples of the family: cumulative `_bucket`s (the last `le="+Inf"`), `_sum`, `_count`, each with `labels`. */
+  samples(labels: Readonly<Record<string, string>> = {}): Sample[] {
+    const out: Sample[] = [];
     let cum = 0;
     this.bounds.forEach((b, i) => {
       cum += this.buckets[i]!;
-      out.push(`${name}_bucket{${sep}le="${b}"} ${cum}`);
+      out.push({ suffix: '_bucket', labels: { ...labels, le: String(b) }, value: cum });
     });
-    out.push(`${name}_bucket{${sep}le="+Inf"} ${cum + this.buckets[this.bounds.length]!}`);
-    out.push(`${name}_sum${own} ${this.sum}`);
-    out.push(`${name}_count${own} ${this.count}`);
+    out.push({ suffix: '_bucket', labels: { ...labels, le: '+Inf' }, value: cum + this.buckets[this.bounds.length]! });
+    out.push({ suffix: '_sum', labels, value: this.sum });
+    out.push({ suffix: '_count', labels, value: this.count });
+    return out;
   }
 }
 
@@ -85,6 +89,14 @@ export class ProxyMetrics {
   readonly epochs: AppliedEpoch[] = [];
   private readonly propagation = new Histogram(PROPAGATION_BOUNDS);
 
+  /**
+   * @param registry where the families are registered: the process registry (with default
+   * metrics, runtime/metrics/registry.ts) in the proxy; a plain one by default.
+   */
+  constructor(readonly registry: Registry = new Registry()) {
+    this.register();
+  }
+
   /** The routing table now routes by a new assignment epoch. */
   epochApplied(e: AppliedEpoch): void {
     this.epochs.push(e);
@@ -110,47 +122,76 @@ export class ProxyMetrics {
     return this.retries[RETRY_REASONS.indexOf(reason)]!;
   }
 
-  /** Prometheus text exposition format 0.0.4. */
-  render(): string {
-    const out: string[] = [];
-    out.push('# HELP dtable_proxy_requests_total Responses sent to clients, by node that answered and status.');
-    out.push('# TYPE dtable_proxy_requests_total counter');
-    for (const s of [...this.nodes.values(), this.local]) {
-      s.statuses.forEach((n, status) => {
-        if (n > 0) out.push(`dtable_proxy_requests_total{node="${esc(s.nodeId)}",status="${status}"} ${n}`);
-      });
-    }
-    out.push('# HELP dtable_proxy_retries_total Requests re-sent (421 from a node, connect or socket failure, no route yet).');
-    out.push('# TYPE dtable_proxy_retries_total counter');
-    RETRY_REASONS.forEach((r, i) => out.push(`dtable_proxy_retries_total{reason="${r}"} ${this.retries[i]}`));
-    out.push('# HELP dtable_proxy_upstream_latency_seconds Time from dispatch to the node\'s response headers.');
-    out.push('# TYPE dtable_proxy_upstream_latency_seconds histogram');
-    for (const s of this.nodes.values()) s.latency.render(out, 'dtable_proxy_upstream_latency_seconds', `node="${esc(s.nodeId)}"`);
-    gauge(out, 'dtable_proxy_in_flight_requests', 'HTTP requests being proxied now.', this.inFlight);
-    gauge(out, 'dtable_proxy_websockets_open', 'WebSocket tunnels open now.', this.websocketsOpen);
-    out.push('# HELP dtable_proxy_websockets_total WebSocket tunnels opened.');
-    out.push('# TYPE dtable_proxy_websockets_total counter');
-    out.push(`dtable_proxy_websockets_total ${this.websocketsTotal}`);
-    out.push('# HELP dtable_proxy_assignment_propagation_seconds From the monitor writing an assignment epoch (its written_at) to the routing table routing by it.');
-    out.push('# TYPE dtable_proxy_assignment_propagation_seconds histogram');
-    this.propagation.render(out, 'dtable_proxy_assignment_propagation_seconds');
-    const epoch = this.epochs.at(-1);
-    if (epoch) gauge(out, 'dtable_proxy_assignment_epoch', 'Latest assignment epoch the routing table routes by.', epoch.epoch);
-    if (this.table) {
-      gauge(out, 'dtable_proxy_routing_table_age_seconds', 'Seconds since the routing table last changed.', this.table.ageMs() / 1000);
-      gauge(out, 'dtable_proxy_routing_table_revision', 'etcd revision the routing table reflects.', this.table.revision());
-      gauge(out, 'dtable_proxy_nodes_live', 'Registered nodes the proxy can reach.', this.table.liveNodes());
-      gauge(out, 'dtable_proxy_nodes_down', 'Registered nodes the proxy failed to connect to.', this.table.downNodes());
-      gauge(out, 'dtable_proxy_routing_stale', '1 while the proxy cannot confirm that its routing table is current (no etcd contact or watch progress); it keeps routing by it.', this.table.stale() ? 1 : 0);
-    }
-    return `${out.join('\n')}\n`;
+  /** Text exposition format 0.0.4 of the whole registry (default process metrics included when the registry has them). */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private register(): void {
+    const r = this.registry;
+    registerCollected(r, {
+      name: 'dtable_proxy_requests_total',
+      help: 'Responses sent to clients, by node that answered and status.',
+      type: 'counter',
+      collect: () => {
+        const out: Sample[] = [];
+        for (const s of [...this.nodes.values(), this.local]) {
+          s.statuses.forEach((n, status) => {
+            if (n > 0) out.push({ labels: { node: s.nodeId, status }, value: n });
+          });
+        }
+        return out;
+      },
+    });
+    registerCollected(r, {
+      name: 'dtable_proxy_retries_total',
+      help: 'Requests re-sent (421 from a node, connect or socket failure, no route yet).',
+      type: 'counter',
+      collect: () => RETRY_REASONS.map((reason, i) => ({ labels: { reason }, value: this.retries[i]! })),
+    });
+    registerCollected(r, {
+      name: 'dtable_proxy_upstream_latency_seconds',
+      help: "Time from dispatch to the node's response headers.",
+      type: 'histogram',
+      collect: () => [...this.nodes.values()].flatMap((s) => s.latency.samples({ node: s.nodeId })),
+    });
+    gauge(r, 'dtable_proxy_in_flight_requests', 'HTTP requests being proxied now.', () => this.inFlight);
+    gauge(r, 'dtable_proxy_websockets_open', 'WebSocket tunnels open now.', () => this.websocketsOpen);
+    registerCollected(r, {
+      name: 'dtable_proxy_websockets_total',
+      help: 'WebSocket tunnels opened.',
+      type: 'counter',
+      collect: () => [{ value: this.websocketsTotal }],
+    });
+    registerCollected(r, {
+      name: 'dtable_proxy_assignment_propagation_seconds',
+      help: 'From the monitor writing an assignment epoch (its written_at) to the routing table routing by it.',
+      type: 'histogram',
+      collect: () => this.propagation.samples(),
+    });
+    gauge(r, 'dtable_proxy_assignment_epoch', 'Latest assignment epoch the routing table routes by.', () => this.epochs.at(-1)?.epoch);
+    gauge(r, 'dtable_proxy_routing_table_age_seconds', 'Seconds since the routing table last changed.', () => this.table && this.table.ageMs() / 1000);
+    gauge(r, 'dtable_proxy_routing_table_revision', 'etcd revision the routing table reflects.', () => this.table?.revision());
+    gauge(r, 'dtable_proxy_nodes_live', 'Registered nodes the proxy can reach.', () => this.table?.liveNodes());
+    gauge(r, 'dtable_proxy_nodes_down', 'Registered nodes the proxy failed to connect to.', () => this.table?.downNodes());
+    gauge(
+      r,
+      'dtable_proxy_routing_stale',
+      '1 while the proxy cannot confirm that its routing table is current (no etcd contact or watch progress); it keeps routing by it.',
+      () => this.table && (this.table.stale() ? 1 : 0),
+    );
   }
 }
 
-function gauge(out: string[], name: string, help: string, value: number): void {
-  out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
-}
-
-function esc(v: string): string {
-  return v.replace(/[\\"\n]/g, (c) => (c === '\n' ? '\\n' : `\\${c}`));
+/** An unlabelled gauge read at scrape time; no sample while `read` gives null or undefined (nothing to report yet). */
+function gauge(registry: Registry, name: string, help: string, read: () => number | null | undefined): void {
+  registerCollected(registry, {
+    name,
+    help,
+    type: 'gauge',
+    collect: () => {
+      const value = read();
+      return value === null || value === undefined ? [] : [{ value }];
+    },
+  });
 }

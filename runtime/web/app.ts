@@ -7,6 +7,9 @@ import { z } from 'zod';
 import { bucketOf, dashedUuid } from '../cluster/buckets.ts';
 import { signToken } from '../node/auth/jwt.ts';
 import type { BaseDirectory } from './base-directory.ts';
+import { registerWebMetrics } from './metrics.ts';
+import { METRICS_CONTENT_TYPE } from '../metrics/registry.ts';
+import { Registry } from 'prom-client';
 
 export interface NodeLookup {
   /** node_url of the node assigned the bucket, null when none is live. */
@@ -21,6 +24,8 @@ export interface WebAppOptions {
   accessTokenTtl: number;
   dtableDbUrl?: string;
   ready?: () => boolean;
+  /** Registry GET /metrics answers from (the process registry in the web role); default one of the role's own families. */
+  registry?: Registry;
 }
 
 class HttpError extends Error {
@@ -59,21 +64,39 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
     const ok = opts.ready?.() ?? true;
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'starting' });
   });
+  const registry = opts.registry ?? new Registry();
+  const metrics = registerWebMetrics(registry, () => opts.directory.list().length);
+  app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await registry.metrics()));
 
   app.post('/api/v2.1/dtables/', async (req, reply) => {
     if (!sameSecret(apiToken(req.headers.authorization), opts.adminToken)) throw new HttpError(401, 'admin token required');
     const r = createBody.safeParse(req.body ?? {});
     if (!r.success) throw new HttpError(400, `invalid request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     const { entry, apiToken: token } = opts.directory.create(r.data.name, r.data.workspace_id);
+    metrics.basesCreated.inc();
     return reply.code(201).send({ dtable_uuid: entry.dtable_uuid, dtable_name: entry.dtable_name, workspace_id: entry.workspace_id, api_token: token });
   });
 
   app.get('/api/v2.1/dtable/app-access-token/', async (req) => {
-    const base = opts.directory.byApiToken(apiToken(req.headers.authorization));
-    if (!base) throw new HttpError(403, 'invalid api token');
+    let token: string;
+    try {
+      token = apiToken(req.headers.authorization);
+    } catch (err) {
+      metrics.accessTokens.inc({ result: 'unauthorized' });
+      throw err;
+    }
+    const base = opts.directory.byApiToken(token);
+    if (!base) {
+      metrics.accessTokens.inc({ result: 'invalid_token' });
+      throw new HttpError(403, 'invalid api token');
+    }
     const bucket = bucketOf(base.dtable_uuid);
     const url = opts.lookup.nodeUrlFor(bucket);
-    if (!url) throw new HttpError(503, `no live dtable-server is assigned bucket ${bucket} yet`);
+    if (!url) {
+      metrics.accessTokens.inc({ result: 'no_node' });
+      throw new HttpError(503, `no live dtable-server is assigned bucket ${bucket} yet`);
+    }
+    metrics.accessTokens.inc({ result: 'issued' });
     const exp = Math.floor(Date.now() / 1000) + opts.accessTokenTtl;
     const claims = { dtable_uuid: base.dtable_uuid, permission: 'rw' as const, username: `api-token@${base.dtable_uuid.slice(0, 8)}`, exp, app_name: 'dtable-cluster' };
     return {

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { ConfigFileError, readConfigFile, webConfigSchema } from '../config/files.ts';
 import { configArg, UsageError } from '../node/process-args.ts';
 import { WebRole } from './web-role.ts';
+import { processRegistry } from '../metrics/registry.ts';
 
 function secret(name: string, what: string): string {
   const v = process.env[name];
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const privateKey = secret(config.private_key_env, 'the key that signs base access tokens');
   const adminToken = secret(config.admin_token_env, 'the admin token for base creation');
   const log = pino({ base: { proc: 'web' } });
-  const web = new WebRole({ config, privateKey, adminToken, log });
+  const web = new WebRole({ config, privateKey, adminToken, log, registry: processRegistry() });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

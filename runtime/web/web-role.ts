@@ -6,6 +6,7 @@ import { ClusterView } from '../cluster/etcd/cluster-view.ts';
 import type { Log } from '../cluster/etcd/log.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import type { WebConfig } from '../config/files.ts';
+import type { Registry } from 'prom-client';
 import { buildWebApp } from './app.ts';
 import { BaseDirectory } from './base-directory.ts';
 
@@ -14,7 +15,7 @@ export class WebRole {
   private view: ClusterView | null = null;
   private app: FastifyInstance | null = null;
 
-  constructor(private readonly opts: { config: WebConfig; privateKey: string; adminToken: string; log: Log }) {}
+  constructor(private readonly opts: { config: WebConfig; privateKey: string; adminToken: string; log: Log; registry?: Registry }) {}
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
@@ -29,6 +30,7 @@ export class WebRole {
       privateKey: this.opts.privateKey,
       adminToken: this.opts.adminToken,
       accessTokenTtl: config.access_token_ttl,
+      ...(this.opts.registry ? { registry: this.opts.registry } : {}),
     });
     await this.app.listen({ host: config.listen.host, port: config.listen.port });
     log.info({ listen: config.listen, bases: directory.list().length }, 'web role started');

@@ -7,6 +7,7 @@ import { AuthError, tokenFromHeader, verifyToken, type AccessClaims } from '../a
 import { NotOwnedError, WriteOutcomeUnknownError, type BucketGate, type LoadedBases } from '../bases.ts';
 import { OperationError, tableByName, type Dtable, type Operation } from '../dtable/model.ts';
 import { StorageUnavailableError, StoredDataError } from '../storage/storage.ts';
+import { METRICS_CONTENT_TYPE } from '../../metrics/registry.ts';
 import {
   addTableOp,
   bodies,
@@ -30,6 +31,8 @@ export interface NodeAppOptions {
   maxBodyBytes: number;
   /** Extra fields for sys-info (sockets...). */
   sysInfo?: () => Record<string, unknown>;
+  /** Text exposition of the node's registry for GET /metrics (absent: no /metrics route). */
+  metrics?: () => Promise<string>;
   /** False until the node is registered (GET /health answers 503). */
   ready?: () => boolean;
   logger?: boolean | object;
@@ -111,6 +114,8 @@ export function buildNodeApp(opts: NodeAppOptions): FastifyInstance {
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'starting', node_id: opts.nodeId });
   });
   app.get('/ping/', async () => 'pong');
+  const metrics = opts.metrics;
+  if (metrics) app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics()));
   app.get('/api/v1/admin/sys-info/', async () => ({
     node_id: opts.nodeId,
     loaded_dtables_count: bases.loadedCount(),

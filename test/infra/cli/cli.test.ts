@@ -60,7 +60,7 @@ it('render --out writes every component file for the docker target by default', 
   const out = join(tmp, 'rendered');
   const r = await cli(['render', '--out', out]);
   expect(r.code).toBe(0);
-  expect(r.stdout.trim().split('\n')).toHaveLength(12);
+  expect(r.stdout.trim().split('\n')).toHaveLength(14);
   expect(readFileSync(join(out, 'dtable-db/dtable-db.conf'), 'utf8')).toContain(
     'dtable_server_url = "http://dtable-server-proxy.example.com:5550/"',
   );

@@ -48,7 +48,7 @@ export const INVALID_CASES: InvalidCase[] = [
     name: "a misspelt top-level key",
     text: edit('name: test\n', 'name: test\nlease_tll: 30\n'),
     error: "cluster.yaml:2:1: unknown key \"lease_tll\" (did you mean \"lease_ttl\"?)",
-    hint: "allowed keys here: name, key_prefix, lease_ttl, secrets, docker_hosts, runtime_image, etcd, storage, nodes, proxy, monitor, web, local",
+    hint: "allowed keys here: name, key_prefix, lease_ttl, secrets, docker_hosts, runtime_image, etcd, storage, nodes, proxy, monitor, web, local, prometheus",
     shape: true,
   },
   {
@@ -143,7 +143,7 @@ export const INVALID_CASES: InvalidCase[] = [
     name: "a proxy named like a rendered fragment folder",
     text: edit('proxy:\n', 'proxy:\n  name: dtable-web\n'),
     error: "cluster.yaml:25:9: name \"dtable-web\" is reserved for a rendered fragment folder",
-    hint: "choose another name than dtable-web or dtable-db",
+    hint: "choose another name than dtable-web or dtable-db or prometheus",
     shape: false,
   },
   {

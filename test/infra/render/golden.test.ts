@@ -43,6 +43,8 @@ describe.each(['docker', 'local'] as const)('the %s target', (target) => {
       'web/web.json',
       'dtable-web/dtable_web_settings.py',
       'dtable-db/dtable-db.conf',
+      'prometheus/prometheus.yml',
+      'prometheus/alerts.yml',
     ]);
   });
 

@@ -7,7 +7,7 @@ import { Testing } from 'cdktf';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { command as renderCommand } from '../../../infra/cli/commands/render.ts';
 import { CONFIG_FILE_NAME, ETCDCTL_BIN, instancesOfPlan } from '../../../infra/stacks/containers.ts';
-import { container, containers, fixturePath, snapshotJson, synthFixture, type Synthesized } from './synth.ts';
+import { container, containers, fixturePath, fixtureText, snapshotJson, synthFixture, synthText, type Synthesized } from './synth.ts';
 
 const RUNTIME_ROLES = ['monitor', 'proxy', 'node', 'web'] as const;
 
@@ -349,5 +349,50 @@ describe('three-host cluster', () => {
     expect(container(s, 'web').env).toEqual(
       expect.arrayContaining(['TRIO_PRIVATE_KEY=${var.trio_private_key}', 'TRIO_ADMIN_TOKEN=${var.trio_admin_token}']),
     );
+  });
+});
+
+describe('prometheus.deploy', () => {
+  it('deploys no Prometheus container without it: the rendered files go to an existing Prometheus', () => {
+    for (const fixture of ['single-host.yaml', 'three-host.yaml']) {
+      const s = synthFixture(fixture);
+      expect(Object.keys(containers(s))).not.toContain('prometheus');
+      expect(Object.keys(s.json.resource['docker_volume']!)).not.toContain('prometheus_data');
+    }
+  });
+
+  describe('set on a host of a three-host cluster', () => {
+    let s: Synthesized;
+    beforeAll(() => {
+      s = synthText(`${fixtureText('three-host.yaml')}prometheus:\n  deploy: { docker_host: host-c, host: 10.0.0.3 }\n`, 'three-host.yaml');
+    });
+
+    it('runs the Prometheus image on that host with its database on a volume and its port published', () => {
+      const p = container(s, 'prometheus');
+      expect(p).toMatchObject({ name: 'trio-prometheus', provider: 'docker.host-c', restart: 'unless-stopped', wait: true });
+      expect(p.image).toBe('${docker_image.prometheus_image.image_id}');
+      expect(s.json.resource['docker_image']!['prometheus_image']).toMatchObject({ name: 'prom/prometheus:v2.53.5', provider: 'docker.host-c' });
+      expect(p.command).toEqual(['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', '--web.listen-address=:9090']);
+      expect(p.ports).toEqual([{ internal: 9090, external: 9090 }]);
+      expect(p.volumes).toEqual([{ volume_name: '${docker_volume.prometheus_data.name}', container_path: '/prometheus' }]);
+      expect(s.json.resource['docker_volume']!['prometheus_data']).toMatchObject({ name: 'trio-prometheus-data', provider: 'docker.host-c' });
+      expect(p.healthcheck.test).toEqual(['CMD', 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:9090/-/ready']);
+    });
+
+    it('uploads the rendered scrape config and alert rules, and the admin token only from its sensitive variable', () => {
+      const p = container(s, 'prometheus');
+      const rendered = Object.fromEntries(s.files.filter((f) => f.component === 'prometheus').map((f) => [f.containerPath, f.contents]));
+      const uploads = Object.fromEntries(p.upload.map((u) => [u.file, u.content]));
+      expect(Object.keys(uploads).sort()).toEqual(['/etc/prometheus/admin_token', '/etc/prometheus/alerts.yml', '/etc/prometheus/prometheus.yml']);
+      expect(asTerraformEvaluates(uploads['/etc/prometheus/prometheus.yml']!)).toBe(rendered['/etc/prometheus/prometheus.yml']);
+      // The rules' Prometheus templates ({{ $labels.x }}) pass through Terraform unchanged.
+      expect(asTerraformEvaluates(uploads['/etc/prometheus/alerts.yml']!)).toBe(rendered['/etc/prometheus/alerts.yml']);
+      expect(uploads['/etc/prometheus/admin_token']).toBe('${var.trio_admin_token}');
+      expect(rendered['/etc/prometheus/prometheus.yml']).toContain('credentials_file: admin_token');
+    });
+
+    it('refuses a Prometheus port that another container publishes on the same host', () => {
+      expect(() => synthText(`${fixtureText('three-host.yaml')}prometheus:\n  deploy: { docker_host: host-a, port: 5550 }\n`, 'three-host.yaml')).toThrow(/5550/);
+    });
   });
 });

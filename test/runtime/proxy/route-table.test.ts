@@ -80,12 +80,12 @@ describe('RouteTable', () => {
     expect(table.isStale(Date.now() + 3_600_000)).toBe(false);
   });
 
-  it('exports dtable_proxy_routing_stale as 1 while stale and 0 otherwise', () => {
+  it('exports dtable_proxy_routing_stale as 1 while stale and 0 otherwise', async () => {
     const metrics = new ProxyMetrics();
     let confirmed = Date.now();
     table = new RouteTable({ metrics, log: silentLog, confirmedAt: () => confirmed, staleAfterMs: 3000 });
-    expect(metrics.render()).toContain('\ndtable_proxy_routing_stale 0\n');
+    expect(await metrics.render()).toContain('\ndtable_proxy_routing_stale 0\n');
     confirmed = Date.now() - 10_000;
-    expect(metrics.render()).toContain('\ndtable_proxy_routing_stale 1\n');
+    expect(await metrics.render()).toContain('\ndtable_proxy_routing_stale 1\n');
   });
 });

@@ -55,4 +55,17 @@ describe('web lookup role', () => {
   it('refuses an unknown api token with 403', async () => {
     expect((await accessToken(app, 'f'.repeat(40))).statusCode).toBe(403);
   });
+
+  it('counts bases created and app-access-token requests by result in GET /metrics', async () => {
+    const created = (await create()).json();
+    await accessToken(app, created.api_token);
+    await accessToken(app, 'not-a-token');
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(res.body).toContain('dtable_web_bases_created_total 1\n');
+    expect(res.body).toContain('dtable_web_access_tokens_total{result="issued"} 1\n');
+    expect(res.body).toContain('dtable_web_access_tokens_total{result="invalid_token"} 1\n');
+    expect(res.body).toContain('dtable_web_access_tokens_total{result="no_node"} 0\n');
+    expect(res.body).toContain('dtable_web_bases 1\n');
+  });
 });
