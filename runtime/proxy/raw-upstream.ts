@@ -233,8 +233,9 @@ export class UpstreamConn {
       const end = buf.indexOf(CRLF2);
       if (end < 0) {
         if (buf.length > MAX_RESPONSE_HEAD) return this.fail('protocol', new Error('response head too large'));
-        // Kept past this read: a copy, not a view of the read buffer.
-        this.headBuf = buf === d && this.readBuffer !== null ? Buffer.from(d) : buf;
+        // Kept past this read: a copy, never a view of the read buffer (after an interim head,
+        // `buf` is a view of part of `d`; the next read overwrites the buffer from its start).
+        this.headBuf = buf.buffer === d.buffer && this.readBuffer !== null ? Buffer.from(buf) : buf;
         return;
       }
       this.headBuf = null;
