@@ -7,6 +7,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
 import { readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { readNextInto } from './socket-reads.ts';
 
 /**
  * What a sink did with body bytes it was given. The bytes are a view of the node socket's read
@@ -77,6 +78,24 @@ const CRLF2 = Buffer.from('\r\n\r\n');
  * read: no allocation, no external memory for the GC to chase, no page faults on fresh memory.
  */
 export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Bytes of the buffer a response is read into, lent from a pool from the request's send to the
+ * response's end: a 100 KB response in one read, and a quarter of the reads, client writes and
+ * client wake-ups of 64 KiB reads for larger ones (docs/PERFORMANCE.md, "Large bodies"), at no
+ * cost per idle connection.
+ */
+export const LARGE_READ_BYTES = 256 * 1024;
+/** Large read buffers no socket holds, at most LARGE_POOL of them (16 MiB). */
+const largeFree: Buffer[] = [];
+const LARGE_POOL = 64;
+
+function takeLarge(): Buffer {
+  return largeFree.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ_BYTES);
+}
+
+function giveLarge(b: Buffer): void {
+  if (largeFree.length < LARGE_POOL) largeFree.push(b);
+}
 const CR = 13;
 const LF = 10;
 
@@ -135,6 +154,10 @@ export class UpstreamConn {
   private isHead = false;
   private status = 0;
   private failed: Error | null = null;
+  /** The large buffer reads go into while set (lent for one response's body); see LARGE_READ_BYTES. */
+  private large: Buffer | null = null;
+  /** Bytes of the last read. */
+  private lastRead = 0;
   /** Set while the socket waits in the pool: data or a close then only removes it. */
   idle = false;
 
@@ -163,6 +186,12 @@ export class UpstreamConn {
     this.headDone = false;
     this.reusable = true;
     const s = this.socket;
+    // The response is read into a large buffer from its first byte: a 100 KB body in one read.
+    if (this.readBuffer !== null && this.large === null) {
+      const large = takeLarge();
+      if (readNextInto(s, large)) this.large = large;
+      else giveLarge(large);
+    }
     if (body === null || body.length === 0) {
       s.write(head, 'latin1');
       return;
@@ -198,11 +227,22 @@ export class UpstreamConn {
     this.socket.setTimeout(this.pool.opts.responseTimeoutMs);
   };
 
-  /** The buffer the socket's next read goes into (net.Socket `onread.buffer`). */
-  readonly nextReadBuffer = (): Buffer => this.readBuffer!;
+  /**
+   * The buffer the socket's next read goes into (net.Socket `onread.buffer`, asked after every
+   * read): a large one while a response body has more than READ_BUFFER_BYTES to come (known from
+   * Content-Length, else guessed from a read that filled the buffer), else the connection's own.
+   */
+  readonly nextReadBuffer = (): Buffer => {
+    if (this.large === null && this.headDone && this.sink !== null) {
+      const more = this.framing === Framing.Length ? this.left > READ_BUFFER_BYTES : this.lastRead === READ_BUFFER_BYTES;
+      if (more) this.large = takeLarge();
+    }
+    return this.large ?? this.readBuffer!;
+  };
 
   /** `n` bytes were read into `buf` (net.Socket `onread.callback`). */
   readonly onRead = (n: number, buf: Buffer): boolean => {
+    this.lastRead = n;
     this.onData(buf.subarray(0, n));
     return true;
   };
@@ -211,10 +251,15 @@ export class UpstreamConn {
    * After a sink was handed a view of the read buffer: true unless the client is behind (the socket
    * is then paused until its drain). A write that holds the view while reads go on (Kept), or that
    * the next response on this socket would outrun (`last`), keeps the buffer: reads go into a new one.
-   * A paused socket reads again only once the client's writes are done, so Pause alone keeps nothing.
+   * A paused socket reads again only once the client's writes are done, so Pause alone keeps the
+   * connection's own buffer; a large one held by any write is never lent again (it is left to the
+   * write, and then the GC).
    */
   private relayed(r: Relay, last: boolean): boolean {
-    if ((r === Relay.Kept || (r === Relay.Pause && last)) && this.readBuffer !== null) this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    if (r === Relay.Done) return true;
+    // The bytes are in `large` while it is set (it changes only after a read).
+    if (this.large !== null) this.large = null;
+    else if ((r === Relay.Kept || last) && this.readBuffer !== null) this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     return r !== Relay.Pause;
   }
 
@@ -511,6 +556,8 @@ export class UpstreamConn {
     const sink = this.sink!;
     this.sink = null;
     this.headDone = false;
+    if (this.large !== null) giveLarge(this.large);
+    this.large = null;
     const sent = this.socket.writableLength === 0;
     if (this.reusable) this.pool.release(this);
     else this.socket.destroy();

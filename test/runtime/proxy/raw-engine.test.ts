@@ -10,6 +10,7 @@ import { parseRequestHead } from '../../../runtime/proxy/raw-engine.ts';
 import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
 import { startScriptedNode, type ScriptedNode } from './fixtures/scripted-node.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from './fixtures/in-process-proxy.ts';
+import { until } from '../../harness/until.ts';
 
 const LIMIT = 1024 * 1024;
 const FROM = { remoteAddress: '10.0.0.9', proto: 'http' };
@@ -346,7 +347,7 @@ describe('backpressure on the raw path (fake node)', () => {
       // mark, well under what the kernel buffers for a client that reads at once.
       for (let i = 1; i <= 20; i++) {
         c.write(`GET /download?bytes=100000&n=${i} HTTP/1.1\r\nHost: x\r\nX-Dtable-Uuid: ${UUID}\r\n\r\n`);
-        await until(() => got >= i * 100000);
+        await until('the client to read', () => got >= i * 100000, 2500, 5);
       }
       c.destroy();
     } finally {
@@ -355,8 +356,3 @@ describe('backpressure on the raw path (fake node)', () => {
     expect([...pauses.values()].reduce((a, b) => a + b, 0)).toBe(0);
   });
 });
-
-async function until(ok: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(ok()).toBe(true);
-}
