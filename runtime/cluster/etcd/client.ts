@@ -10,7 +10,7 @@
 // another member passed: one bad member costs the calls in flight when it went bad, not one
 // deadline in three calls.
 import { readFileSync } from 'node:fs';
-import { BrokenCircuitError, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, noop, retry } from 'cockatiel';
+import { BrokenCircuitError, ConsecutiveBreaker, ExponentialBackoff, circuitBreaker, handleWhen, isBrokenCircuitError, retry } from 'cockatiel';
 import { Etcd3, EtcdPermissionDeniedError, isRecoverableError, type IOptions } from 'etcd3';
 
 export type { Etcd3 } from 'etcd3';
@@ -65,6 +65,17 @@ export const GRPC_RECONNECT = {
 
 /** Unary methods that read only: retried on another member after a deadline, like any failure. */
 const READ_METHODS = new Set(['range', 'leaseTimeToLive', 'leaseLeases', 'status', 'memberList', 'alarm']);
+
+/**
+ * etcd refuses a request authorized against an older auth store than the one it applies with
+ * (ErrAuthOldRevision, "etcdserver: revision of auth store is old"): a user or role changed in
+ * between, e.g. the access policy re-applied by `up`. Nothing was applied, so the request is sent
+ * again, as etcd's Go client does (clientv3 retry interceptor, shouldRefreshToken). With
+ * certificate auth there is no token to refresh.
+ */
+export function isAuthOldRevision(err: unknown): boolean {
+  return err instanceof Error && err.message.includes('revision of auth store is old');
+}
 
 /** A backoff for watch-stream reconnects: 100 ms doubling to 1 s, so a restarted member costs ~1 s, not 30. */
 function watchBackoff(ms = 100): { duration: number; next(): ReturnType<typeof watchBackoff> } {
@@ -141,10 +152,11 @@ export function connectEtcd(opts: ConnectOptions): Etcd3 {
           : circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 300, breaker: new ConsecutiveBreaker(3) }),
       global: pooled
         ? retry(
-            handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err)),
+            handleWhen((err) => isRecoverableError(err) || isBrokenCircuitError(err) || isAuthOldRevision(err)),
             { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 1000 }) },
           )
-        : noop,
+        : // A member client leaves member faults to its caller, but not an auth store change.
+          retry(handleWhen(isAuthOldRevision), { maxAttempts: 5, backoff: new ExponentialBackoff({ initialDelay: 20, maxDelay: 200 }) }),
       watchBackoff: watchBackoff() as never,
     },
     ...(credentials ? { credentials } : {}),
