@@ -156,6 +156,8 @@ export class UpstreamConn {
   private failed: Error | null = null;
   /** The large buffer reads go into while set (lent for one response's body); see LARGE_READ_BYTES. */
   private large: Buffer | null = null;
+  /** Large buffers this response's pending client writes hold (see relayed). */
+  private held: Buffer[] = [];
   /** Bytes of the last read. */
   private lastRead = 0;
   /** Set while the socket waits in the pool: data or a close then only removes it. */
@@ -207,7 +209,9 @@ export class UpstreamConn {
     return !this.socket.destroyed && this.socket.writable && now - this.idleSince < this.reuseMs;
   }
 
+  /** The client took every byte written to it (its drain): reads go on. */
   resume(): void {
+    if (this.held.length > 0) this.giveHeld();
     this.socket.resume();
   }
 
@@ -252,15 +256,27 @@ export class UpstreamConn {
    * is then paused until its drain). A write that holds the view while reads go on (Kept), or that
    * the next response on this socket would outrun (`last`), keeps the buffer: reads go into a new one.
    * A paused socket reads again only once the client's writes are done, so Pause alone keeps the
-   * connection's own buffer; a large one held by any write is never lent again (it is left to the
-   * write, and then the GC).
+   * connection's own buffer. A large buffer any write holds is not read into again; it goes back
+   * to the pool once the client has taken every byte written to it (a later Done, or the drain
+   * that resumes a paused socket), or else is left to the GC.
    */
   private relayed(r: Relay, last: boolean): boolean {
-    if (r === Relay.Done) return true;
+    if (r === Relay.Done) {
+      if (this.held.length > 0) this.giveHeld();
+      return true;
+    }
     // The bytes are in `large` while it is set (it changes only after a read).
-    if (this.large !== null) this.large = null;
-    else if ((r === Relay.Kept || last) && this.readBuffer !== null) this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    if (this.large !== null) {
+      this.held.push(this.large);
+      this.large = null;
+    } else if ((r === Relay.Kept || last) && this.readBuffer !== null) this.readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
     return r !== Relay.Pause;
+  }
+
+  /** The client's socket has no write pending: the large buffers its writes held are free. */
+  private giveHeld(): void {
+    for (const b of this.held) giveLarge(b);
+    this.held = [];
   }
 
   private readonly onData = (d: Buffer): void => {
@@ -558,6 +574,8 @@ export class UpstreamConn {
     this.headDone = false;
     if (this.large !== null) giveLarge(this.large);
     this.large = null;
+    // Still held by the client's pending writes, which the next response's relays cannot see.
+    if (this.held.length > 0) this.held = [];
     const sent = this.socket.writableLength === 0;
     if (this.reusable) this.pool.release(this);
     else this.socket.destroy();
