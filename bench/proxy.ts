@@ -240,7 +240,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
   try {
     const nodeId = 'dtable-server-bench';
-    const up = await firstJsonLine<{ port: number; large_bytes: number; sizes: Record<string, number> }>(startChild('bench/proxy/upstream.ts', [nodeId]));
+    const up = await firstJsonLine<{ port: number; sizes: Record<string, number> }>(startChild('bench/proxy/upstream.ts', [nodeId]));
     const nodeUrl = `http://127.0.0.1:${up.port}/`;
     const ks = keyspace('');
     const lease = client.lease(60);

@@ -46,6 +46,6 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
 server.keepAliveTimeout = 65_000;
 server.listen(Number(process.argv[3] ?? 0), '127.0.0.1', () => {
   const sizes = Object.fromEntries([...bodies].map(([suffix, b]) => [suffix.slice(1), b.body.length]));
-  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port, large_bytes: LARGE.length, sizes })}\n`);
+  process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port, sizes })}\n`);
 });
 process.on('SIGTERM', () => process.exit(0));

@@ -28,6 +28,8 @@ export interface RawEngineOptions {
   keepAliveTimeoutMs: number;
   /** How long a head may take to arrive whole, from its first byte (node's headersTimeout); then 408. */
   headersTimeoutMs: number;
+  /** Client reads into the proxy's buffers where this node allows it (readInto), else 'data' events. */
+  readInPlace: boolean;
 }
 
 export interface RawEngine {
@@ -298,7 +300,7 @@ export class RawConnection implements ResponseSink {
     this.from = { remoteAddress: socket.remoteAddress, proto: this.f.proto };
     socket.setNoDelay(true);
     socket.setTimeout(opts.keepAliveTimeoutMs);
-    this.readsInPlace = readInto(socket, this.reads);
+    this.readsInPlace = opts.readInPlace && readInto(socket, this.reads);
     if (!this.readsInPlace) socket.on('data', this.onData);
     socket.on('end', this.onClientEnd);
     socket.on('close', this.onClose);

@@ -22,6 +22,11 @@ export interface ProxyServerOptions {
   keepAliveTimeoutMs?: number;
   /** How long a request head may take to arrive whole; then 408. Default 60 s. */
   headersTimeoutMs?: number;
+  /**
+   * Raw engine: client reads go into the proxy's buffers (socket-reads.ts). Default true; false
+   * reads 'data' events, as on a node where readInto finds no `onread` fields (tests run both).
+   */
+  readInPlace?: boolean;
 }
 
 export interface ProxyServer {
@@ -71,7 +76,7 @@ export async function createProxyServer(opts: ProxyServerOptions): Promise<Proxy
   const headersTimeout = opts.headersTimeoutMs ?? 60_000;
   // Host is checked by the forwarder (request-policy.ts), which also stops serving the connection after the 400.
   const server = createServer({ maxHeaderSize, keepAliveTimeout, requestTimeout: 0, requireHostHeader: false }, opts.forwarder.handle);
-  const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout, headersTimeoutMs: headersTimeout }) : null;
+  const raw: RawEngine | null = engine === 'raw' ? attachRawEngine(server, { forwarder: opts.forwarder, maxHeaderSize, keepAliveTimeoutMs: keepAliveTimeout, headersTimeoutMs: headersTimeout, readInPlace: opts.readInPlace ?? true }) : null;
   server.keepAliveTimeout = keepAliveTimeout;
   server.headersTimeout = headersTimeout;
   const sockets = new Set<Socket>();

@@ -14,11 +14,8 @@ let proxy: InProcessProxy;
 let node: SecretNode;
 beforeAll(async () => {
   node = await startSecretNode();
-  proxy = await startInProcessProxy({ engine: 'raw', retryDeadlineMs: 5000 });
-  proxy.setRoutes([{ nodeId: 'secret', url: node.url }], allTo('secret'));
 });
 afterAll(async () => {
-  await proxy?.close();
   await node?.close();
 });
 
@@ -83,7 +80,16 @@ const round = async (size: number, cutAt: (headLen: number) => number, tag = '')
   }
 };
 
-describe('bodies cut at every offset around the boundaries', () => {
+// Client bytes read into the proxy's buffers (readInto), and as 'data' events (a node where
+// readInto finds no onread fields).
+describe.each([true, false])('bodies cut at every offset around the boundaries, reads in place: %s', (readInPlace) => {
+  beforeAll(async () => {
+    proxy = await startInProcessProxy({ engine: 'raw', retryDeadlineMs: 5000, readInPlace });
+    proxy.setRoutes([{ nodeId: 'secret', url: node.url }], allTo('secret'));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+  });
   for (const size of [100, 4096, 4097, 70_000]) {
     it(`body of ${size} bytes`, async () => {
       const offsets = new Set<(h: number) => number>();

@@ -248,6 +248,46 @@ describe('response framing on the raw path (scripted node)', () => {
     expect(r.closed).toBe(true);
     expect(r.text).toMatch(/connection: close\r\n\r\nok$/);
   });
+
+  // A 1xx interim response followed, in the same read, by only the start of the final head (a
+  // reviewer's attack). After an interim head the rest of the read is a view of part of the node
+  // connection's read buffer, which the next read overwrites from offset 0: kept as a view, it
+  // gave the client a final head built from later bytes (a 502, or body bytes as headers).
+  it.each([40, 200, 1000])('relays a final head split across reads after a 103 intact (%i bytes of it in the first read)', async (partLen) => {
+    const finalHead = `HTTP/1.1 200 OK\r\nX-Secret-A: ${'A'.repeat(partLen)}\r\nX-Pad: ${'p'.repeat(3000)}\r\nContent-Length: 4\r\n\r\n`;
+    const cut = 'HTTP/1.1 200 OK\r\nX-Secret-A: '.length + partLen;
+    script = (_h, s) => {
+      // one write: the interim head and the first part of the final head (no CRLFCRLF yet)
+      s.write(`HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n${finalHead.slice(0, cut)}`, () => setTimeout(() => s.write(`${finalHead.slice(cut)}body`), 50));
+    };
+    const got = (await exchange(proxy.port, GET('/hints'), (g) => g.endsWith('body'))).text;
+    expect(got).toContain('HTTP/1.1 103 Early Hints');
+    const final = got.slice(got.indexOf('HTTP/1.1 200'));
+    // the head the node sent (plus the proxy's keep-alive lines), byte for byte
+    expect(final.slice(0, final.indexOf('Content-Length'))).toBe(finalHead.slice(0, finalHead.indexOf('Content-Length')));
+    expect(final.endsWith('body')).toBe(true);
+  });
+
+  // The stale view is filled by the next read of the same node socket: bytes of the response body
+  // (content the node serves, possibly uploaded by a user) would become the final head.
+  it('never turns body bytes after a 103 into response headers', async () => {
+    const interim = 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n';
+    const headPart = `HTTP/1.1 200 OK\r\nX-Pad: ${'b'.repeat(40)}`;
+    const rest = '\r\nContent-Length: 120\r\n\r\n';
+    const injected = 'HTTP/1.1 200 OK\r\nSet-Cookie: sid=EVIL\r\nX-Pad: '.padEnd(headPart.length, 'a');
+    // the second read lands at offset 0 of the read buffer; the kept part of the head is its bytes
+    // at [interim.length, interim.length + headPart.length): the body puts `injected` there
+    const body = `${'.'.repeat(interim.length - rest.length)}${injected}`.padEnd(120, '.');
+    script = (_h, s) => {
+      s.write(interim + headPart, () => setTimeout(() => s.write(rest + body), 50));
+    };
+    const got = (await exchange(proxy.port, GET('/inject'), (g) => g.endsWith('.'.repeat(10)))).text;
+    const final = got.slice(got.indexOf('HTTP/1.1 200'));
+    // The body is relayed as the node sent it; its bytes never become headers.
+    expect(final.slice(final.indexOf('\r\n\r\n') + 4)).toBe(body);
+    expect(final.slice(0, final.indexOf('\r\n\r\n'))).not.toContain('Set-Cookie');
+    expect(final).toMatch(/^HTTP\/1\.1 200 OK\r\nX-Pad: b{40}\r\nContent-Length: 120\r\n/);
+  });
 });
 
 describe('hand-off to the node:http engine on a kept-alive connection', () => {
