@@ -13,7 +13,7 @@
 // down; its buckets answer 503 with Retry-After at once until they move.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Log } from '../cluster/etcd/log.ts';
 import { BAD_PATH, BAD_UUID, NO_BASE, routeKey } from './base-uuid.ts';
@@ -264,8 +264,28 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.replayable = false;
-    this.body = this.req;
+    this.body = this.streamedBody();
     this.route();
+  }
+
+  /**
+   * The client's body for undici to stream, through a stream of its own: undici destroys the
+   * stream it was given when the node answers before taking the whole body (and on any failure),
+   * and destroying the request itself would cut the client's connection, losing the requests
+   * pipelined behind it. The rest of such a body is read and dropped instead (as nginx discards
+   * an unread body), so the connection goes on to the next request.
+   */
+  private streamedBody(): Readable {
+    const req = this.req;
+    const body = new PassThrough();
+    req.pipe(body);
+    req.once('error', (err) => body.destroy(err));
+    body.once('close', () => {
+      if (req.complete) return;
+      req.unpipe(body);
+      req.resume();
+    });
+    return body;
   }
 
   private readWholeBody(length: number): void {

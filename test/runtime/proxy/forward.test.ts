@@ -6,6 +6,7 @@ import { startFakeNode, type FakeNode } from './fixtures/fake-node.ts';
 
 const UUID_5E = '5e5c6ad2-1111-4222-8333-444455556666';
 const BUCKET_5E = 0x5e;
+const UUID_4F = '4f5c6ad2-1111-4222-8333-444455556666';
 
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -100,6 +101,37 @@ describe.each(['raw', 'node'] as const)('forwarding (in-process proxy, fake node
     expect(r.statusCode).toBe(200);
     expect(r.headers['x-dtable-server-node']).toBe(b.nodeId);
     expect(j.bytes).toBe(7);
+  });
+
+  // A streamed (chunked) body cannot be re-sent, so the node's 421 goes to the client; the
+  // requests pipelined behind the upload must still be answered, or the connection closed with
+  // Connection: close on the last answer (a reviewer's attack left them unanswered).
+  it.each([1, 3 * 1024, 200 * 1024])('answers the requests pipelined behind a chunked upload refused with 421 (%i-byte chunks)', async (chunk) => {
+    a.refused.add(BUCKET_5E);
+    const body = Buffer.alloc(chunk, 97).toString('latin1');
+    const upload = `POST /dtables/${UUID_5E}/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${[1, 2, 3].map(() => `${chunk.toString(16)}\r\n${body}\r\n`).join('')}0\r\n\r\n`;
+    const get = (n: number) => `GET /api/v1/dtables/${UUID_4F}/rows/?n=${n} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const out = await new Promise<{ text: string; closed: boolean }>((resolve, reject) => {
+      const s = connect(proxy.port, '127.0.0.1', () => s.write(upload + get(1) + get(2)));
+      let text = '';
+      const t = setTimeout(() => { s.destroy(); resolve({ text, closed: false }); }, 5000);
+      s.on('data', (d) => {
+        text += d.toString('latin1');
+        if ((text.match(/HTTP\/1\.1 \d{3} /g) ?? []).length === 3 && text.includes('n=2"')) { clearTimeout(t); s.destroy(); resolve({ text, closed: false }); }
+      });
+      s.on('close', () => { clearTimeout(t); resolve({ text, closed: true }); });
+      s.on('error', reject);
+    });
+    const heads = out.text.match(/HTTP\/1\.1 \d{3} /g) ?? [];
+    expect(heads[0]).toBe('HTTP/1.1 421 ');
+    if (heads.length < 3) {
+      // Not served: then the connection is closed, and the last answer said so.
+      expect(out.closed, out.text.slice(0, 400)).toBe(true);
+      const last = out.text.slice(out.text.lastIndexOf('HTTP/1.1 '));
+      expect(last.toLowerCase()).toContain('connection: close');
+    } else {
+      expect(heads.slice(1)).toEqual(['HTTP/1.1 200 ', 'HTTP/1.1 200 ']);
+    }
   });
 
   it('answers 503 with Retry-After at once for a bucket whose node refuses connections', async () => {
