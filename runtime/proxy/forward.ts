@@ -22,6 +22,10 @@ import type { ProxyMetrics } from './metrics.ts';
 import { admitHead, isIdempotent, type Admitted } from './request-policy.ts';
 import type { RouteTable, Upstream } from './route-table.ts';
 
+/** The most of an unread request body dropped after its answer, and for how long, before the connection is cut. */
+const DISCARD_LIMIT_BYTES = 1024 * 1024;
+const DISCARD_LIMIT_MS = 5000;
+
 export interface ForwarderOptions {
   routes: RouteTable;
   metrics: ProxyMetrics;
@@ -273,7 +277,9 @@ class Exchange implements Dispatcher.DispatchHandler {
    * stream it was given when the node answers before taking the whole body (and on any failure),
    * and destroying the request itself would cut the client's connection, losing the requests
    * pipelined behind it. The rest of such a body is read and dropped instead (as nginx discards
-   * an unread body), so the connection goes on to the next request.
+   * an unread body), so the connection goes on to the next request; but at most
+   * DISCARD_LIMIT_BYTES of it, for at most DISCARD_LIMIT_MS: then the connection is cut, so a
+   * client cannot keep the proxy reading a body no node will take.
    */
   private streamedBody(): Readable {
     const req = this.req;
@@ -283,6 +289,14 @@ class Exchange implements Dispatcher.DispatchHandler {
     body.once('close', () => {
       if (req.complete) return;
       req.unpipe(body);
+      let dropped = 0;
+      const cut = () => req.socket.destroy();
+      const timer = setTimeout(cut, DISCARD_LIMIT_MS);
+      req.on('data', (c: Buffer) => {
+        dropped += c.length;
+        if (dropped > DISCARD_LIMIT_BYTES) cut();
+      });
+      req.once('close', () => clearTimeout(timer));
       req.resume();
     });
     return body;

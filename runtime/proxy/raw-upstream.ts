@@ -7,7 +7,6 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
 import { readConnection, TOKEN, trimOws } from './request-policy.ts';
-import { readNextInto } from './socket-reads.ts';
 
 /**
  * What a sink did with body bytes it was given. The bytes are a view of the node socket's read
@@ -79,10 +78,11 @@ const CRLF2 = Buffer.from('\r\n\r\n');
  */
 export const READ_BUFFER_BYTES = 64 * 1024;
 /**
- * Bytes of the buffer a response is read into, lent from a pool from the request's send to the
- * response's end: a 100 KB response in one read, and a quarter of the reads, client writes and
- * client wake-ups of 64 KiB reads for larger ones (docs/PERFORMANCE.md, "Large bodies"), at no
- * cost per idle connection.
+ * Bytes of the buffer the rest of a response body longer than READ_BUFFER_BYTES is read into,
+ * lent from a pool until the response's end: a quarter of the reads, client writes and client
+ * wake-ups of 64 KiB reads (docs/PERFORMANCE.md, "Large bodies"), at no cost per idle connection.
+ * It is switched to only through `onread`'s buffer callback, asked after every read: node's
+ * `useUserBuffer` adds a native listener per call that lives as long as the socket.
  */
 export const LARGE_READ_BYTES = 256 * 1024;
 /** Large read buffers no socket holds, at most LARGE_POOL of them (16 MiB). */
@@ -188,12 +188,6 @@ export class UpstreamConn {
     this.headDone = false;
     this.reusable = true;
     const s = this.socket;
-    // The response is read into a large buffer from its first byte: a 100 KB body in one read.
-    if (this.readBuffer !== null && this.large === null) {
-      const large = takeLarge();
-      if (readNextInto(s, large)) this.large = large;
-      else giveLarge(large);
-    }
     if (body === null || body.length === 0) {
       s.write(head, 'latin1');
       return;

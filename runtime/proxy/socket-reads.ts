@@ -66,19 +66,6 @@ export function readInto(socket: Socket, target: ReadTarget): boolean {
   return true;
 }
 
-/**
- * Makes the next read of a socket that reads into caller buffers (`onread`, or readInto) fill
- * `buf` instead of the buffer it was given after its last read. False when this node cannot do it.
- */
-export function readNextInto(socket: Socket, buf: Buffer): boolean {
-  const f = onreadFields();
-  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Buffer) => void } })._handle;
-  if (f === null || typeof handle?.useUserBuffer !== 'function') return false;
-  (socket as unknown as Record<symbol, unknown>)[f.buffer] = buf;
-  handle.useUserBuffer(buf);
-  return true;
-}
-
 /** Whether readInto works on this node (a check for tests and the startup log). */
 export function canReadInto(): boolean {
   return onreadFields() !== null;

@@ -134,6 +134,33 @@ describe.each(['raw', 'node'] as const)('forwarding (in-process proxy, fake node
     }
   });
 
+  // After an early answer the rest of a streamed body is dropped, but not without end: a client
+  // that goes on sending (a reviewer's attack had the proxy drop 10 GB in 6 s) is cut off.
+  it('cuts a client that goes on sending its chunked body after the 421', async () => {
+    a.refused.add(BUCKET_5E);
+    const s = connect(proxy.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    let got = '';
+    let closed = false;
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('close', () => (closed = true));
+    s.on('error', () => undefined);
+    s.write(`POST /dtables/${UUID_5E}/up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    const chunk = Buffer.from(`10000\r\n${'z'.repeat(0x10000)}\r\n`);
+    let sent = 0;
+    const t0 = Date.now();
+    while (!closed && Date.now() - t0 < 8000) {
+      if (!s.write(chunk)) await Promise.race([new Promise((r) => s.once('drain', r)), new Promise((r) => setTimeout(r, 50))]);
+      sent += chunk.length;
+      if (sent % (16 * chunk.length) === 0) await new Promise((r) => setTimeout(r, 1));
+    }
+    s.destroy();
+    expect(got).toContain('HTTP/1.1 421 ');
+    expect(closed).toBe(true);
+    // 1 MiB dropped, plus what the socket buffers on both sides held.
+    expect(sent).toBeLessThan(256 * 1024 * 1024);
+  }, 15_000);
+
   it('answers 503 with Retry-After at once for a bucket whose node refuses connections', async () => {
     proxy.setRoutes([{ nodeId: a.nodeId, url: a.url }, { nodeId: 'dtable-server-dead', url: 'http://127.0.0.1:1/' }], (() => {
       const t = allTo(a.nodeId);

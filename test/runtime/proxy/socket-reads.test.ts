@@ -1,7 +1,7 @@
 // socket-reads.ts: accepted sockets reading into the proxy's buffers, and the body buffer pool.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { BodyBuffers, canReadInto, readInto, readNextInto } from '../../../runtime/proxy/socket-reads.ts';
+import { BodyBuffers, canReadInto, readInto } from '../../../runtime/proxy/socket-reads.ts';
 import { until } from '../../harness/until.ts';
 
 describe('readInto', () => {
@@ -41,42 +41,6 @@ describe('readInto', () => {
     await until('the end', () => ended, 2000, 10);
     expect(Buffer.concat(got).toString()).toBe('0123456789abcdefghijklmnopqrstuvwxyz');
     expect(Math.max(...got.map((g) => g.length))).toBeLessThanOrEqual(7);
-    server.close();
-  });
-});
-
-describe('readNextInto', () => {
-  // The fast path lends a node socket a large buffer when it sends a request: the response's first
-  // read must go there, though the socket was given its own buffer after its last read.
-  it('makes the next read of an onread socket fill the given buffer, then the generator\'s again', async () => {
-    const own = Buffer.alloc(4);
-    const lent = Buffer.alloc(64);
-    const into: Buffer[] = [];
-    const got: string[] = [];
-    let accepted: Socket | null = null;
-    const server = createServer((s) => (accepted = s));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const c = connect({
-      port: (server.address() as AddressInfo).port,
-      host: '127.0.0.1',
-      onread: { buffer: () => own, callback: (n: number, buf: Uint8Array) => {
-        into.push(buf as Buffer);
-        got.push(Buffer.from(buf.subarray(0, n)).toString());
-        return true;
-      } },
-    });
-    await until('the connection', () => accepted !== null, 2000, 10);
-    expect(readNextInto(c, lent)).toBe(true);
-    accepted!.write('0123456789');
-    await until('the first read', () => got.length === 1, 2000, 10);
-    expect(into[0]).toBe(lent);
-    expect(got[0]).toBe('0123456789'); // one read: the lent buffer's size, not the own buffer's 4
-    accepted!.write('abcdefgh');
-    await until('two more reads', () => got.length === 3, 2000, 10);
-    expect(into.slice(1)).toEqual([own, own]);
-    expect(got.slice(1)).toEqual(['abcd', 'efgh']);
-    c.destroy();
-    accepted!.destroy();
     server.close();
   });
 });
