@@ -76,7 +76,7 @@ const CRLF2 = Buffer.from('\r\n\r\n');
  * while its bytes are written out at once (net.Socket's `onread`), instead of a new buffer per
  * read: no allocation, no external memory for the GC to chase, no page faults on fresh memory.
  */
-export const READ_BUFFER_BYTES = 64 * 1024;
+const READ_BUFFER_BYTES = 64 * 1024;
 /**
  * Bytes of the buffer the rest of a response body longer than READ_BUFFER_BYTES is read into,
  * lent from a pool until the response's end: a quarter of the reads, client writes and client
@@ -84,7 +84,7 @@ export const READ_BUFFER_BYTES = 64 * 1024;
  * It is switched to only through `onread`'s buffer callback, asked after every read: node's
  * `useUserBuffer` adds a native listener per call that lives as long as the socket.
  */
-export const LARGE_READ_BYTES = 256 * 1024;
+const LARGE_READ_BYTES = 256 * 1024;
 /** Large read buffers no socket holds, at most LARGE_POOL of them (16 MiB). */
 const largeFree: Buffer[] = [];
 const LARGE_POOL = 64;
