@@ -18,7 +18,7 @@ import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
 import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
-import { BodyBuffers, readInto, type ReadTarget } from './socket-reads.ts';
+import { BodyBuffers, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
 export interface RawEngineOptions {
@@ -334,7 +334,7 @@ export class RawConnection implements ResponseSink {
 
   /** The socket's reads (readInto): the body being read, in place, or else the shared buffer. */
   private readonly reads: ReadTarget = {
-    next: () => (this.bodyBuf !== null ? this.bodyBuf.subarray(this.bodyAt) : READ_BUFFER),
+    next: () => (this.bodyBuf !== null ? room(this.bodyBuf, this.bodyAt) : READ_BUFFER),
     read: (view: Buffer) => {
       if (this.state === State.Closed) {
         // node's HTTP server reads 'data' events, with its backpressure: a full stream stops the

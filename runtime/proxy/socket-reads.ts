@@ -73,8 +73,9 @@ export function canReadInto(): boolean {
 
 /**
  * Buffers for request bodies, reused: a body is read straight into one (no copy) and kept there for
- * a re-send, and given back once no write holds it. Sizes are powers of two from 64 KiB; at most
- * `maxBytes` wait in the pool, and a buffer given back beyond that is left to the GC.
+ * a re-send, and given back once no write holds it. Sizes are powers of two from 64 KiB plus
+ * BODY_ROOM (see `room`); at most `maxBytes` wait in the pool, and a buffer given back beyond that
+ * is left to the GC.
  */
 export class BodyBuffers {
   private readonly free = new Map<number, Buffer[]>();
@@ -82,7 +83,7 @@ export class BodyBuffers {
 
   constructor(private readonly maxBytes: number) {}
 
-  /** A buffer of exactly `n` bytes (a view of a pooled one of the next power of two). */
+  /** A buffer of exactly `n` bytes (a view of a pooled one of the next power of two, plus BODY_ROOM). */
   take(n: number): Buffer {
     const size = sizeClass(n);
     const list = this.free.get(size);
@@ -97,7 +98,7 @@ export class BodyBuffers {
   /** Gives back a buffer from take() that nothing reads or writes any more. */
   give(b: Buffer): void {
     const size = b.buffer.byteLength;
-    if (size !== sizeClass(size) || this.freeBytes + size > this.maxBytes) return;
+    if (size !== sizeClass(size - BODY_ROOM) || this.freeBytes + size > this.maxBytes) return;
     const whole = Buffer.from(b.buffer, 0, size);
     const list = this.free.get(size);
     if (list === undefined) this.free.set(size, [whole]);
@@ -106,8 +107,22 @@ export class BodyBuffers {
   }
 }
 
+/**
+ * The room of `body` (from take()) from byte `at` to the end of its pooled buffer: BODY_ROOM bytes
+ * or more past the body. A read into it that takes the body's last bytes then fills less than it was given,
+ * which is how libuv knows the socket is empty; a read sized to the body exactly is followed by
+ * one more read() that finds nothing (EAGAIN). Bytes past the body are the next request's.
+ */
+export function room(body: Buffer, at: number): Buffer {
+  const start = body.byteOffset + at;
+  return Buffer.from(body.buffer, start, body.buffer.byteLength - start);
+}
+
+/** Bytes a body buffer has past the largest body of its size class: room for a read to fall short. */
+const BODY_ROOM = 4096;
+
 function sizeClass(n: number): number {
   let size = 64 * 1024;
   while (size < n) size *= 2;
-  return size;
+  return size + BODY_ROOM;
 }

@@ -1,7 +1,7 @@
 // socket-reads.ts: accepted sockets reading into the proxy's buffers, and the body buffer pool.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { BodyBuffers, canReadInto, readInto } from '../../../runtime/proxy/socket-reads.ts';
+import { BodyBuffers, canReadInto, readInto, room } from '../../../runtime/proxy/socket-reads.ts';
 import { until } from '../../harness/until.ts';
 
 describe('readInto', () => {
@@ -46,21 +46,39 @@ describe('readInto', () => {
 });
 
 describe('BodyBuffers', () => {
-  it('gives views of pooled power-of-two buffers and reuses what is given back, up to its cap', () => {
-    const pool = new BodyBuffers(256 * 1024);
+  it('gives views of pooled power-of-two buffers with room past them, and reuses what is given back, up to its cap', () => {
+    const ROOM = 4096;
+    const pool = new BodyBuffers(256 * 1024 + 2 * ROOM);
     const a = pool.take(100);
     expect(a.length).toBe(100);
-    expect(a.buffer.byteLength).toBe(64 * 1024);
+    expect(a.buffer.byteLength).toBe(64 * 1024 + ROOM);
     const b = pool.take(70_000);
-    expect(b.buffer.byteLength).toBe(128 * 1024);
+    expect(b.buffer.byteLength).toBe(128 * 1024 + ROOM);
     pool.give(a);
     pool.give(b);
-    expect(pool.take(65_536).buffer).toBe(a.buffer);
+    // a body of exactly a power of two still has room past it
+    const c = pool.take(65_536);
+    expect(c.buffer).toBe(a.buffer);
+    expect(room(c, 65_536).length).toBe(ROOM);
     expect(pool.take(100_000).buffer).toBe(b.buffer);
     // Beyond the cap, given-back buffers are dropped.
     const big = [pool.take(200_000), pool.take(200_000)];
     for (const x of big) pool.give(x);
     expect(pool.take(200_000).buffer).toBe(big[0]!.buffer);
     expect(pool.take(200_000).buffer).not.toBe(big[1]!.buffer);
+    // a buffer not from take() is not pooled
+    pool.give(Buffer.alloc(64 * 1024));
+    expect(pool.take(10).buffer.byteLength).toBe(64 * 1024 + ROOM);
+  });
+
+  it('room: a view of the same memory from a body byte to the end of its buffer', () => {
+    const pool = new BodyBuffers(0);
+    const body = pool.take(70_000);
+    const r = room(body, 1000);
+    expect(r.buffer).toBe(body.buffer);
+    expect(r.byteOffset).toBe(body.byteOffset + 1000);
+    expect(r.length).toBe(body.buffer.byteLength - 1000);
+    r[0] = 7;
+    expect(body[1000]).toBe(7);
   });
 });
