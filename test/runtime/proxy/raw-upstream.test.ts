@@ -97,7 +97,8 @@ describe('raw upstream read buffers (Relay)', () => {
 
   it('keeps the last bytes of a response a paused sink holds when the socket serves the next response', async () => {
     const p = pool();
-    const sizes = [300_001, 70_000, 1_000_003];
+    // 131_029 bytes and its head (43 bytes) fill the 128 KiB read buffer exactly.
+    const sizes = [300_001, 70_000, 131_028, 131_029, 131_030, 131_072, 1_000_003];
     const sinks: KeepingSink[] = [];
     // One request at a time on the one kept-alive socket; each sink holds its views to the end and
     // answers Pause on its last chunk (a write still pending when the response is complete).
