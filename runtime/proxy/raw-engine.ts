@@ -56,8 +56,8 @@ const ONE_WRITE_LIMIT = 1024;
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 /** A body that came whole with its head, up to this size, is copied out of the read buffer; larger ones go in BodyBuffers. */
 const SMALL_BODY = 4096;
-/** Request body buffers kept for reuse, per engine. */
-const BODY_POOL_BYTES = 32 * 1024 * 1024;
+/** Request body buffers kept for reuse, per engine, at most (what the load does not use decays: BodyBuffers). */
+const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 /** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
 const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;

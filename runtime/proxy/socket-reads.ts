@@ -74,22 +74,39 @@ export function canReadInto(): boolean {
 /**
  * Buffers for request bodies, reused: a body is read straight into one (no copy) and kept there for
  * a re-send, and given back once no write holds it. Sizes are powers of two from 64 KiB plus
- * BODY_ROOM (see `room`); at most `maxBytes` wait in the pool, and a buffer given back beyond that
- * is left to the GC.
+ * BODY_ROOM (see `room`).
+ *
+ * The pool keeps what its load needs and lets the rest decay: every `decayMs`, the buffers of a
+ * size class that waited in the pool the whole period (its low-water mark: no take() reached them)
+ * are left to the GC; an idle pool is empty after two periods. At most `maxBytes` wait at
+ * any time. A fixed small cap made a busy proxy drop buffers it needed again a moment later: 50
+ * uploads of 1 MB at once with 32 MiB kept allocated about 300 MiB/s anew, and V8 answered the
+ * external memory with a mark-compact GC every 100-400 ms (399 against 326 µs per request).
  */
 export class BodyBuffers {
-  private readonly free = new Map<number, Buffer[]>();
+  /** Per size class: the buffers waiting, and the fewest that waited since the last trim(). */
+  private readonly free = new Map<number, { list: Buffer[]; low: number }>();
   private freeBytes = 0;
+  private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly decayMs = 10_000,
+  ) {}
+
+  /** Bytes waiting in the pool now. */
+  get pooledBytes(): number {
+    return this.freeBytes;
+  }
 
   /** A buffer of exactly `n` bytes (a view of a pooled one of the next power of two, plus BODY_ROOM). */
   take(n: number): Buffer {
     const size = sizeClass(n);
-    const list = this.free.get(size);
-    const b = list?.pop();
+    const c = this.free.get(size);
+    const b = c?.list.pop();
     if (b !== undefined) {
       this.freeBytes -= size;
+      if (c!.list.length < c!.low) c!.low = c!.list.length;
       return b.subarray(0, n);
     }
     return Buffer.allocUnsafeSlow(size).subarray(0, n);
@@ -100,11 +117,34 @@ export class BodyBuffers {
     const size = b.buffer.byteLength;
     if (size !== sizeClass(size - BODY_ROOM) || this.freeBytes + size > this.maxBytes) return;
     const whole = Buffer.from(b.buffer, 0, size);
-    const list = this.free.get(size);
-    if (list === undefined) this.free.set(size, [whole]);
-    else list.push(whole);
+    const c = this.free.get(size);
+    if (c === undefined) this.free.set(size, { list: [whole], low: 0 });
+    else c.list.push(whole);
     this.freeBytes += size;
+    if (this.timer === null && this.decayMs > 0) {
+      this.timer = setTimeout(this.onDecay, this.decayMs);
+      this.timer.unref();
+    }
   }
+
+  /** Leaves to the GC, in each size class, the buffers no take() reached since the last trim. */
+  trim(): void {
+    for (const [size, c] of this.free) {
+      c.list.splice(0, c.low);
+      this.freeBytes -= c.low * size;
+      c.low = c.list.length;
+      if (c.list.length === 0) this.free.delete(size);
+    }
+  }
+
+  private readonly onDecay = (): void => {
+    this.timer = null;
+    this.trim();
+    if (this.freeBytes > 0) {
+      this.timer = setTimeout(this.onDecay, this.decayMs);
+      this.timer.unref();
+    }
+  };
 }
 
 /**

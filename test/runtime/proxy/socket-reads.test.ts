@@ -71,6 +71,42 @@ describe('BodyBuffers', () => {
     expect(pool.take(10).buffer.byteLength).toBe(64 * 1024 + ROOM);
   });
 
+  it('lets the buffers its load did not reach in a period decay, per size class; an idle pool empties', () => {
+    const ROOM = 4096;
+    const small = 64 * 1024 + ROOM;
+    const large = 1024 * 1024 + ROOM;
+    const pool = new BodyBuffers(64 * 1024 * 1024, 0);
+    const smalls = Array.from({ length: 4 }, () => pool.take(1000));
+    const larges = Array.from({ length: 3 }, () => pool.take(1_000_000));
+    for (const b of [...smalls, ...larges]) pool.give(b);
+    expect(pool.pooledBytes).toBe(4 * small + 3 * large);
+    // Given back this period: nothing waited a whole period yet.
+    pool.trim();
+    expect(pool.pooledBytes).toBe(4 * small + 3 * large);
+    // A period in which the load takes 2 small buffers at once (and gives them back) and holds the
+    // 3 large ones: 2 small ones were never reached and decay; the large ones are in use.
+    const s2 = [pool.take(10), pool.take(10)];
+    const l3 = [pool.take(600_000), pool.take(600_000), pool.take(600_000)];
+    for (const b of s2) pool.give(b);
+    pool.trim();
+    expect(pool.pooledBytes).toBe(2 * small);
+    // The large ones come back; the next period is idle: only what waited all of it decays.
+    for (const b of l3) pool.give(b);
+    pool.trim();
+    expect(pool.pooledBytes).toBe(3 * large);
+    pool.trim();
+    expect(pool.pooledBytes).toBe(0);
+    // Buffers still work after a trim.
+    expect(pool.take(70_000).length).toBe(70_000);
+  });
+
+  it('decays on its own timer while it holds buffers (and stops when empty)', async () => {
+    const pool = new BodyBuffers(64 * 1024 * 1024, 20);
+    pool.give(pool.take(1000));
+    expect(pool.pooledBytes).toBeGreaterThan(0);
+    await until('the idle pool is empty', () => pool.pooledBytes === 0, 2000, 10);
+  });
+
   it('room: a view of the same memory from a body byte to the end of its buffer', () => {
     const pool = new BodyBuffers(0);
     const body = pool.take(70_000);
