@@ -18,7 +18,7 @@ import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
 import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
-import { BodyBuffers, readInto, room, type ReadTarget } from './socket-reads.ts';
+import { BufferPool, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
 export interface RawEngineOptions {
@@ -54,9 +54,9 @@ const ONE_WRITE_LIMIT = 1024;
  * run one at a time, and whatever a connection keeps past its read's callback it copies.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
-/** A body that came whole with its head, up to this size, is copied out of the read buffer; larger ones go in BodyBuffers. */
+/** A body that came whole with its head, up to this size, is copied out of the read buffer; larger ones go in BufferPool. */
 const SMALL_BODY = 4096;
-/** Request body buffers kept for reuse, per engine, at most (what the load does not use decays: BodyBuffers). */
+/** Request body buffers kept for reuse, per engine, at most (what the load does not use decays: BufferPool). */
 const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 /** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
@@ -206,7 +206,7 @@ export function attachRawEngine(server: Server, opts: RawEngineOptions): RawEngi
   if (!httpListener) throw new Error('the HTTP server has no connection listener');
   server.removeListener('connection', httpListener);
   const connections = new Map<Socket, RawConnection>();
-  const bodies = new BodyBuffers(BODY_POOL_BYTES);
+  const bodies = new BufferPool(BODY_POOL_BYTES);
   const handOff = (socket: Socket, bytes: Buffer | null): void => {
     connections.delete(socket);
     if (bytes !== null && bytes.length > 0) {
@@ -250,7 +250,7 @@ export class RawConnection implements ResponseSink {
   private bodyBuf: Buffer | null = null;
   /** Bytes of `bodyBuf` filled so far. */
   private bodyAt = 0;
-  /** `body` came from the engine's BodyBuffers and goes back there once no write holds it. */
+  /** `body` came from the engine's BufferPool and goes back there once no write holds it. */
   private bodyPooled = false;
   /** An earlier attempt of this request may have left a write of `body` pending (it is then not reused). */
   private bodyHeld = false;
@@ -291,7 +291,7 @@ export class RawConnection implements ResponseSink {
   constructor(
     private readonly socket: Socket,
     private readonly opts: RawEngineOptions,
-    private readonly bodies: BodyBuffers,
+    private readonly bodies: BufferPool,
     private readonly handOff: (socket: Socket, bytes: Buffer | null) => void,
     private readonly forget: () => void,
   ) {

@@ -7,6 +7,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
 import { readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { BufferPool, room } from './socket-reads.ts';
 
 /**
  * What a sink did with body bytes it was given. The bytes are a view of the node socket's read
@@ -89,16 +90,20 @@ const READ_BUFFER_BYTES = 128 * 1024;
  * `useUserBuffer` adds a native listener per call that lives as long as the socket.
  */
 const LARGE_READ_BYTES = 256 * 1024;
-/** Large read buffers no socket holds, at most LARGE_POOL of them (16 MiB). */
-const largeFree: Buffer[] = [];
-const LARGE_POOL = 64;
+/**
+ * Large read buffers no socket holds, for every node socket of the process: what the load does not
+ * take decays (BufferPool), at most 256 MiB wait. A fixed pool of 64 (16 MiB) was short for 50
+ * large downloads at once, each holding a buffer or two.
+ */
+const lent = new BufferPool(256 * 1024 * 1024);
 
+/** A large read buffer, whole (LARGE_READ_BYTES and the pool's room). */
 function takeLarge(): Buffer {
-  return largeFree.pop() ?? Buffer.allocUnsafeSlow(LARGE_READ_BYTES);
+  return room(lent.take(LARGE_READ_BYTES), 0);
 }
 
 function giveLarge(b: Buffer): void {
-  if (largeFree.length < LARGE_POOL) largeFree.push(b);
+  lent.give(b);
 }
 const CR = 13;
 const LF = 10;

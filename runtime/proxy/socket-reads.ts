@@ -72,9 +72,10 @@ export function canReadInto(): boolean {
 }
 
 /**
- * Buffers for request bodies, reused: a body is read straight into one (no copy) and kept there for
- * a re-send, and given back once no write holds it. Sizes are powers of two from 64 KiB plus
- * BODY_ROOM (see `room`).
+ * Buffers reused by the fast path: request bodies (a body is read straight into one, no copy, and
+ * kept there for a re-send) and the large read buffers lent to node sockets for a response body
+ * (raw-upstream.ts); each is given back once no write holds it. Sizes are powers of two from
+ * 64 KiB plus BODY_ROOM (see `room`).
  *
  * The pool keeps what its load needs and lets the rest decay: every `decayMs`, the buffers of a
  * size class that waited in the pool the whole period (its low-water mark: no take() reached them)
@@ -83,7 +84,7 @@ export function canReadInto(): boolean {
  * uploads of 1 MB at once with 32 MiB kept allocated about 300 MiB/s anew, and V8 answered the
  * external memory with a mark-compact GC every 100-400 ms (399 against 326 µs per request).
  */
-export class BodyBuffers {
+export class BufferPool {
   /** Per size class: the buffers waiting, and the fewest that waited since the last trim(). */
   private readonly free = new Map<number, { list: Buffer[]; low: number }>();
   private freeBytes = 0;
@@ -91,7 +92,7 @@ export class BodyBuffers {
 
   constructor(
     private readonly maxBytes: number,
-    private readonly decayMs = 10_000,
+    private readonly decayMs = 30_000,
   ) {}
 
   /** Bytes waiting in the pool now. */

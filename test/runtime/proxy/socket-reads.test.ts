@@ -1,7 +1,7 @@
 // socket-reads.ts: accepted sockets reading into the proxy's buffers, and the body buffer pool.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { BodyBuffers, canReadInto, readInto, room } from '../../../runtime/proxy/socket-reads.ts';
+import { BufferPool, canReadInto, readInto, room } from '../../../runtime/proxy/socket-reads.ts';
 import { until } from '../../harness/until.ts';
 
 describe('readInto', () => {
@@ -45,10 +45,10 @@ describe('readInto', () => {
   });
 });
 
-describe('BodyBuffers', () => {
+describe('BufferPool', () => {
   it('gives views of pooled power-of-two buffers with room past them, and reuses what is given back, up to its cap', () => {
     const ROOM = 4096;
-    const pool = new BodyBuffers(256 * 1024 + 2 * ROOM);
+    const pool = new BufferPool(256 * 1024 + 2 * ROOM);
     const a = pool.take(100);
     expect(a.length).toBe(100);
     expect(a.buffer.byteLength).toBe(64 * 1024 + ROOM);
@@ -75,7 +75,7 @@ describe('BodyBuffers', () => {
     const ROOM = 4096;
     const small = 64 * 1024 + ROOM;
     const large = 1024 * 1024 + ROOM;
-    const pool = new BodyBuffers(64 * 1024 * 1024, 0);
+    const pool = new BufferPool(64 * 1024 * 1024, 0);
     const smalls = Array.from({ length: 4 }, () => pool.take(1000));
     const larges = Array.from({ length: 3 }, () => pool.take(1_000_000));
     for (const b of [...smalls, ...larges]) pool.give(b);
@@ -101,14 +101,14 @@ describe('BodyBuffers', () => {
   });
 
   it('decays on its own timer while it holds buffers (and stops when empty)', async () => {
-    const pool = new BodyBuffers(64 * 1024 * 1024, 20);
+    const pool = new BufferPool(64 * 1024 * 1024, 20);
     pool.give(pool.take(1000));
     expect(pool.pooledBytes).toBeGreaterThan(0);
     await until('the idle pool is empty', () => pool.pooledBytes === 0, 2000, 10);
   });
 
   it('room: a view of the same memory from a body byte to the end of its buffer', () => {
-    const pool = new BodyBuffers(0);
+    const pool = new BufferPool(0);
     const body = pool.take(70_000);
     const r = room(body, 1000);
     expect(r.buffer).toBe(body.buffer);
