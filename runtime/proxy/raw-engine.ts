@@ -669,6 +669,9 @@ export class RawConnection implements ResponseSink {
   /** The request is over (answered, or its client is gone). */
   private finish(): void {
     this.upstream = null;
+    // Not given back to the pool here: after a local answer, responseDone() may parse the next
+    // request at once from `buf`, which can still be a view of this body's room (bytes copied out
+    // only at the read's end), and a take() for that request must not get this buffer.
     this.body = null;
     if (this.state === State.Closed) {
       this.release();

@@ -87,6 +87,8 @@ export function canReadInto(): boolean {
 export class BufferPool {
   /** Per size class: the buffers waiting, and the fewest that waited since the last trim(). */
   private readonly free = new Map<number, { list: Buffer[]; low: number }>();
+  /** The memory of the buffers waiting: a buffer given back twice would be handed out twice. */
+  private readonly waiting = new WeakSet<ArrayBuffer>();
   private freeBytes = 0;
   private timer: NodeJS.Timeout | null = null;
 
@@ -106,6 +108,7 @@ export class BufferPool {
     const c = this.free.get(size);
     const b = c?.list.pop();
     if (b !== undefined) {
+      this.waiting.delete(b.buffer as ArrayBuffer);
       this.freeBytes -= size;
       if (c!.list.length < c!.low) c!.low = c!.list.length;
       return b.subarray(0, n);
@@ -113,11 +116,14 @@ export class BufferPool {
     return Buffer.allocUnsafeSlow(size).subarray(0, n);
   }
 
-  /** Gives back a buffer from take() that nothing reads or writes any more. */
+  /** Gives back a buffer from take() that nothing reads or writes any more (again: ignored). */
   give(b: Buffer): void {
     const size = b.buffer.byteLength;
     if (size !== sizeClass(size - BODY_ROOM) || this.freeBytes + size > this.maxBytes) return;
-    const whole = Buffer.from(b.buffer, 0, size);
+    const memory = b.buffer as ArrayBuffer;
+    if (this.waiting.has(memory)) return;
+    this.waiting.add(memory);
+    const whole = Buffer.from(memory, 0, size);
     const c = this.free.get(size);
     if (c === undefined) this.free.set(size, { list: [whole], low: 0 });
     else c.list.push(whole);
@@ -131,7 +137,7 @@ export class BufferPool {
   /** Leaves to the GC, in each size class, the buffers no take() reached since the last trim. */
   trim(): void {
     for (const [size, c] of this.free) {
-      c.list.splice(0, c.low);
+      for (const b of c.list.splice(0, c.low)) this.waiting.delete(b.buffer as ArrayBuffer);
       this.freeBytes -= c.low * size;
       c.low = c.list.length;
       if (c.list.length === 0) this.free.delete(size);
@@ -149,14 +155,16 @@ export class BufferPool {
 }
 
 /**
- * The room of `body` (from take()) from byte `at` to the end of its pooled buffer: BODY_ROOM bytes
- * or more past the body. A read into it that takes the body's last bytes then fills less than it was given,
- * which is how libuv knows the socket is empty; a read sized to the body exactly is followed by
- * one more read() that finds nothing (EAGAIN). Bytes past the body are the next request's.
+ * The view of `body` (from take()) from byte `at` to BODY_ROOM bytes past its end, in the same
+ * pooled buffer. A read into it that takes the body's last bytes then fills less than it was
+ * given, which is how libuv knows the socket is empty; a read sized to the body exactly is
+ * followed by one more read() that finds nothing (EAGAIN). Bytes past the body are the next
+ * request's: at most BODY_ROOM of them, so that a read cannot take more of a pipelined request
+ * than the engine would hold anyway.
  */
 export function room(body: Buffer, at: number): Buffer {
   const start = body.byteOffset + at;
-  return Buffer.from(body.buffer, start, body.buffer.byteLength - start);
+  return Buffer.from(body.buffer, start, body.length - at + BODY_ROOM);
 }
 
 /** Bytes a body buffer has past the largest body of its size class: room for a read to fall short. */
