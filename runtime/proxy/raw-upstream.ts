@@ -7,7 +7,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
 import { readConnection, TOKEN, trimOws } from './request-policy.ts';
-import { BufferPool, room } from './socket-reads.ts';
+import { BufferPool } from './socket-reads.ts';
 
 /**
  * What a sink did with body bytes it was given. The bytes are a view of the node socket's read
@@ -96,15 +96,6 @@ const LARGE_READ_BYTES = 256 * 1024;
  * large downloads at once, each holding a buffer or two.
  */
 const lent = new BufferPool(256 * 1024 * 1024);
-
-/** A large read buffer, whole (LARGE_READ_BYTES and the pool's room). */
-function takeLarge(): Buffer {
-  return room(lent.take(LARGE_READ_BYTES), 0);
-}
-
-function giveLarge(b: Buffer): void {
-  lent.give(b);
-}
 const CR = 13;
 const LF = 10;
 
@@ -242,7 +233,7 @@ export class UpstreamConn {
   readonly nextReadBuffer = (): Buffer => {
     if (this.large === null && this.headDone && this.sink !== null) {
       const more = this.framing === Framing.Length ? this.left > READ_BUFFER_BYTES : this.lastRead === READ_BUFFER_BYTES;
-      if (more) this.large = takeLarge();
+      if (more) this.large = lent.take(LARGE_READ_BYTES);
     }
     return this.large ?? this.readBuffer!;
   };
@@ -278,7 +269,7 @@ export class UpstreamConn {
 
   /** The client's socket has no write pending: the large buffers its writes held are free. */
   private giveHeld(): void {
-    for (const b of this.held) giveLarge(b);
+    for (const b of this.held) lent.give(b);
     this.held = [];
   }
 
@@ -575,7 +566,7 @@ export class UpstreamConn {
     const sink = this.sink!;
     this.sink = null;
     this.headDone = false;
-    if (this.large !== null) giveLarge(this.large);
+    if (this.large !== null) lent.give(this.large);
     this.large = null;
     // Still held by the client's pending writes, which the next response's relays cannot see.
     if (this.held.length > 0) this.held = [];

@@ -71,6 +71,9 @@ export function canReadInto(): boolean {
   return onreadFields() !== null;
 }
 
+/** Bytes a body buffer has past the largest body of its size class: room for a read to fall short. */
+const BODY_ROOM = 4096;
+
 /**
  * Buffers reused by the fast path: request bodies (a body is read straight into one, no copy, and
  * kept there for a re-send) and the large read buffers lent to node sockets for a response body
@@ -166,9 +169,6 @@ export function room(body: Buffer, at: number): Buffer {
   const start = body.byteOffset + at;
   return Buffer.from(body.buffer, start, body.length - at + BODY_ROOM);
 }
-
-/** Bytes a body buffer has past the largest body of its size class: room for a read to fall short. */
-const BODY_ROOM = 4096;
 
 function sizeClass(n: number): number {
   let size = 64 * 1024;
