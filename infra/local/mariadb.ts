@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import mariadb, { type Connection } from 'mariadb';
 import { LocalClusterError } from './errors.ts';
 
@@ -157,6 +157,8 @@ export async function startLocalMariadb(spec: LocalMariadbSpec, timeoutMs = 60_0
     );
     if (r.status !== 0) throw new LocalClusterError(`mariadb-install-db failed for ${dataDir}: ${(r.stderr || r.stdout || '').trim().split('\n').slice(-5).join('\n')}`, 'check that the folder is writable and mariadb-server is installed');
   }
+  // The log's folder may not exist yet (a first foreground `up` opens it before any other log).
+  mkdirSync(dirname(spec.logFile), { recursive: true });
   const fd = openSync(spec.logFile, 'a');
   // Its own process group: a Ctrl-C meant for `up` must not stop MariaDB before the nodes flushed.
   const [cmd, ...args] = [...(spec.prefix ?? []), bins.server, ...mariadbArgs(spec)];

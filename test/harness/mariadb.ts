@@ -30,7 +30,7 @@ process.once('exit', () => {
 export async function startMariadb(database = 'dtable_bases'): Promise<TestMariadb> {
   const dir = mkdtempSync(join(tmpdir(), 'mariadb-test-'));
   const port = await freePort();
-  const spec = { dir, host: '127.0.0.1', port, database, user: 'dtable', password: 'test-password-ü', logFile: join(dir, 'mariadbd.log') };
+  const spec = { dir, host: '127.0.0.1', port, database, user: 'dtable', password: 'test-password-ü', logFile: join(dir, 'logs', 'mariadbd.log') }; // a log folder not made yet, as on a first `up`
   const server = await startLocalMariadb(spec);
   live.add(server);
   const options = { host: spec.host, port, database, user: spec.user, password: spec.password };
