@@ -52,7 +52,9 @@ function sameSecret(a: string, b: string): boolean {
 }
 
 export function buildWebApp(opts: WebAppOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+  // ignoreDuplicateSlashes: `seatable-api` joins its server URL and `/api/...`, so the web URL as
+  // `up` and `status` print it (with a trailing slash) gave `//api/...` and a 404.
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024, routerOptions: { ignoreDuplicateSlashes: true } });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
     if (status >= 500) return reply.code(status).send({ error_msg: status === 503 ? err.message : 'internal server error' });

@@ -35,6 +35,13 @@ describe('web lookup role', () => {
     expect(verifyToken(body.access_token, 'pk')).toMatchObject({ dtable_uuid: created.dtable_uuid, permission: 'rw' });
   });
 
+  it('answers a client whose server URL ends in a slash (seatable-api then asks for //api/...)', async () => {
+    const created = (await create()).json();
+    const res = await app.inject({ method: 'GET', url: '//api/v2.1/dtable/app-access-token/', headers: { authorization: `Token ${created.api_token}` } });
+    expect(res.statusCode).toBe(200);
+    expect(res.json().dtable_uuid).toBe(created.dtable_uuid);
+  });
+
   it('keeps bases and api tokens across a restart', async () => {
     const created = (await create()).json();
     await app.close();
