@@ -17,7 +17,7 @@ import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
-import { isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { headBytesOk, isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
 import { BufferPool, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
@@ -59,8 +59,6 @@ const SMALL_BODY = 4096;
 /** Request body buffers kept for reuse, per engine, at most (what the load does not use decays: BufferPool). */
 const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
-/** Bytes a head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR. */
-const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 const BAD_TARGET = /[^\x21-\x7e]/;
 
 /** A request head the fast path serves. */
@@ -83,7 +81,7 @@ export interface RawRequestHead {
  * is the whole lines of a head still arriving, and only the line checks apply.
  */
 export function parseRequestHead(text: string, replayLimit: number, from: ForwardedFrom, prefix = false): RawRequestHead | null {
-  if (BAD_HEAD_BYTES.test(text)) return null;
+  if (!headBytesOk(text)) return null;
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = text.length;
   const sp1 = text.indexOf(' ');

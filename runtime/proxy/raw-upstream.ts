@@ -6,7 +6,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
-import { readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { headBytesOk, readConnection, TOKEN, trimOws } from './request-policy.ts';
 import { BufferPool } from './socket-reads.ts';
 
 /**
@@ -67,8 +67,6 @@ const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', '
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Trailer section bytes a chunked response may carry. */
 const MAX_TRAILERS = 16 * 1024;
-/** Bytes a response head may not hold: controls other than HTAB, DEL, a CR not before LF, an LF not after CR (RFC 9112 section 2.2, RFC 9110 section 5.5). */
-const BAD_HEAD_BYTES = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 /** status-line (RFC 9112 section 4): HTTP/1.0 or HTTP/1.1, three digits, then SP and a reason, or nothing. */
 const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?$/;
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -335,7 +333,7 @@ export class UpstreamConn {
   private readHead(text: string): string | null {
     const lineEnd = text.indexOf('\r\n');
     const statusLine = text.slice(0, lineEnd);
-    if (!STATUS_LINE.test(statusLine) || BAD_HEAD_BYTES.test(text)) return this.refuse(`malformed response head ${JSON.stringify(statusLine.slice(0, 40))}`);
+    if (!STATUS_LINE.test(statusLine) || !headBytesOk(text)) return this.refuse(`malformed response head ${JSON.stringify(statusLine.slice(0, 40))}`);
     const status = Number(text.slice(9, 12));
     if (status === 101) return this.refuse('unexpected protocol switch');
     this.status = status;
