@@ -2,12 +2,14 @@
 //   (a) the node directly            (b) dtable-proxy (runtime/proxy/main.ts, real etcd routing)
 //   (b-node) dtable-proxy, node:http engine
 //   (c) byte pipe: TCP pass-through, no HTTP parsing (ceiling)
+//   (c2) node's floor: the same pass-through reading into reused buffers (no allocation per read)
 //   (d) plain node:http keep-alive proxy (floor)   (e) nginx with upstream keepalive, if installed
 // for 1, 10 and 50 connections; 11 B, ~100 KB, ~1 MB and ~10 MB JSON responses and 100 KB and 1 MB
 // POSTs. Prints req/s, p50, p99, CPU per request and each variant's ratio to (a) and (c), a line per
 // cell with (b)'s CPU per request over nginx's, then the goals, as Markdown.
 //   npm run bench:proxy                 BENCH_DURATION_MS=5000 npm run bench:proxy
 // The "node" is a stub (bench/proxy/upstream.ts) so that the numbers are about the proxy.
+// BENCH_PROXY_STDOUT=1 passes the proxies' stdout through (with BENCH_PROXY_NODE_ARGS=--trace-gc).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -203,19 +205,20 @@ const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 function largeBodyGoals(rows: Row[], find: (k: string, payload: string, conns: number) => Row | undefined): string[] {
   const cells = rows.filter((r) => r.variant === 'b' && find('e', r.payload, r.connections) !== undefined);
   if (cells.length === 0) return [];
-  const out = ['', 'Large bodies: (b) against nginx (e) and (b-node), per cell', '', '| payload | conns | (b) CPU µs/req | (e) CPU µs/req | (b)/(e) CPU | (b) worst/best round | (b)/(b-node) req/s | (b)/(b-node) CPU | (b) faults/req | (e) faults/req |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const out = ['', 'Large bodies: (b) against nginx (e) and (b-node), per cell; (c2)/(e): what node itself costs against nginx', '', '| payload | conns | (b) CPU µs/req | (e) CPU µs/req | (b)/(e) CPU | (c2)/(e) CPU | (b) worst/best round | (b)/(b-node) req/s | (b)/(b-node) CPU | (b) faults/req | (e) faults/req |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   let worstRatio = 0;
   let worstRounds = 0;
   const behind: string[] = [];
   for (const b of cells) {
     const e = find('e', b.payload, b.connections)!;
     const bn = find('b-node', b.payload, b.connections);
+    const floor = find('c2', b.payload, b.connections);
     const ratio = b.cpuUs / e.cpuUs;
     const rounds = b.cpuRounds.at(-1)! / b.cpuRounds[0]!;
     worstRatio = Math.max(worstRatio, ratio);
     worstRounds = Math.max(worstRounds, rounds);
     if (bn !== undefined && (b.r.rps < bn.r.rps || b.cpuUs > bn.cpuUs)) behind.push(`${b.payload} c=${b.connections}`);
-    out.push(`| ${b.payload} | ${b.connections} | ${fmt(b.cpuUs)} | ${fmt(e.cpuUs)} | ${fmt(ratio, 2)} | ${fmt(rounds, 2)} | ${bn ? fmt(b.r.rps / bn.r.rps, 2) : '-'} | ${bn ? fmt(b.cpuUs / bn.cpuUs, 2) : '-'} | ${fmt(b.faults, 2)} | ${fmt(e.faults, 2)} |`);
+    out.push(`| ${b.payload} | ${b.connections} | ${fmt(b.cpuUs)} | ${fmt(e.cpuUs)} | ${fmt(ratio, 2)} | ${floor ? fmt(floor.cpuUs / e.cpuUs, 2) : '-'} | ${fmt(rounds, 2)} | ${bn ? fmt(b.r.rps / bn.r.rps, 2) : '-'} | ${bn ? fmt(b.cpuUs / bn.cpuUs, 2) : '-'} | ${fmt(b.faults, 2)} | ${fmt(e.faults, 2)} |`);
   }
   out.push('', 'Goals (large bodies):');
   out.push(`- worst (b)/(e) CPU per request over the cells: ${fmt(worstRatio, 2)} (goal <= 1.25, stretch <= 1)`);
@@ -273,7 +276,7 @@ async function main(): Promise<void> {
         writeFileSync(cfg, JSON.stringify({ cluster_config: { etcd_host_list: etcd.hostList }, dtable_cluster: { listen: { host: '127.0.0.1', port }, admin_listen: { host: '127.0.0.1', port: adminPort } } }));
         // BENCH_PROXY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the proxy processes.
         const nodeArgs = process.env.BENCH_PROXY_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-        const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'inherit'] });
+        const p = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'runtime/proxy/main.ts', '--config', cfg], { cwd, env: { ...process.env, DTABLE_PROXY_ENGINE: engine, LOG_LEVEL: 'warn' }, stdio: ['ignore', process.env.BENCH_PROXY_STDOUT ? 'inherit' : 'ignore', 'inherit'] });
         children.push(p);
         const exited = new Promise<'exited'>((r) => p.once('exit', () => r('exited')));
         const up = await Promise.race([waitHttp(`http://127.0.0.1:${adminPort}/health`).then(() => 'up' as const, () => 'down' as const), exited]);
@@ -286,6 +289,8 @@ async function main(): Promise<void> {
     }
     const pipe = await firstJsonLine<{ port: number }>(startChild('bench/proxy/byte-pipe.ts', [`127.0.0.1:${up.port}`]));
     variants.push({ key: 'c', label: '(c) byte pipe (ceiling)', url: `http://127.0.0.1:${pipe.port}`, pid: children.at(-1)!.pid });
+    const tight = await firstJsonLine<{ port: number }>(startChild('bench/proxy/tight-pipe.ts', [`127.0.0.1:${up.port}`]));
+    variants.push({ key: 'c2', label: '(c2) byte pipe, reused buffers (node floor)', url: `http://127.0.0.1:${tight.port}`, pid: children.at(-1)!.pid });
     const plain = await firstJsonLine<{ port: number }>(startChild('bench/proxy/plain-proxy.ts', [`127.0.0.1:${up.port}`]));
     variants.push({ key: 'd', label: '(d) node:http proxy (floor)', url: `http://127.0.0.1:${plain.port}`, pid: children.at(-1)!.pid });
     const nginxPort = await freePort();
