@@ -27,7 +27,7 @@ Runs and deploys a dtable-server cluster described by one cluster.yaml.
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
-Run \`dtable-cluster <command> --help\` for a command's options. Docs: docs/cli.md, docs/cluster-yaml.md.
+Run \`npx dtable-cluster <command> --help\` for a command's options. Docs: docs/cli.md, docs/cluster-yaml.md.
 Exit codes: 0 ok, 2 invalid input (cluster.yaml or command line), 1 other failures.
 `;
 }
@@ -65,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
       const suggestion = didYouMean(first, COMMANDS.map((c) => c.name));
       process.stderr.write(
         `dtable-cluster: unknown command "${first}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}\n` +
-          `  hint: run \`dtable-cluster --help\` for the list of commands\n`,
+          `  hint: run \`npx dtable-cluster --help\` for the list of commands\n`,
       );
       return 2;
     }

@@ -34,7 +34,7 @@ export function parseFlags<O extends Options>(command: string, argv: string[], o
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
     const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
-    throw new UsageError(`${command}: ${message}`, `run \`dtable-cluster ${command} --help\``);
+    throw new UsageError(`${command}: ${message}`, `run \`npx dtable-cluster ${command} --help\``);
   }
 }
 

@@ -68,7 +68,7 @@ export function etcdAdvice(e: Pick<EtcdStatus, 'alarms' | 'members' | 'quota_bac
   if (kinds.has('NOSPACE')) {
     out.push(
       'etcd raised NOSPACE: a member database exceeds quota_backend_bytes and etcd refuses every write (nodes cannot take buckets, the monitor cannot assign). ' +
-        'Recover with `dtable-cluster etcd compact`, then `dtable-cluster etcd defrag`, then `dtable-cluster etcd disarm` (docs/operations.md#nospace).',
+        'Recover with `npx dtable-cluster etcd compact`, then `npx dtable-cluster etcd defrag`, then `npx dtable-cluster etcd disarm` (docs/operations.md#nospace).',
     );
   }
   if (kinds.has('CORRUPT')) {
@@ -77,7 +77,7 @@ export function etcdAdvice(e: Pick<EtcdStatus, 'alarms' | 'members' | 'quota_bac
   const full = e.members.filter((m) => (m.db_size_bytes ?? 0) > 0.8 * e.quota_backend_bytes);
   if (full.length > 0 && !kinds.has('NOSPACE')) {
     out.push(
-      `etcd database of ${full.map((m) => m.name).join(', ')} is above 80% of quota_backend_bytes: run \`dtable-cluster etcd compact\` and \`dtable-cluster etcd defrag\` before NOSPACE stops all writes (docs/operations.md#nospace).`,
+      `etcd database of ${full.map((m) => m.name).join(', ')} is above 80% of quota_backend_bytes: run \`npx dtable-cluster etcd compact\` and \`npx dtable-cluster etcd defrag\` before NOSPACE stops all writes (docs/operations.md#nospace).`,
     );
   }
   return out;
@@ -232,7 +232,10 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
   // Maintenance.Status of each member.
   await addEtcdMaintenance(status.etcd, plan);
   if (!status.etcd.healthy) {
-    status.error = 'etcd has no quorum (or is not running): cluster state unavailable';
+    status.error =
+      supPid === null
+        ? `no cluster is running from ${layout.root} (no supervisor, and etcd does not answer): start one with bin/up or \`npx dtable-cluster up\``
+        : 'etcd has no quorum (or is not running): cluster state unavailable';
     return status;
   }
   let v: Awaited<ReturnType<typeof openView>>;

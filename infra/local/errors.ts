@@ -49,7 +49,7 @@ export class ClusterRunningError extends LocalClusterError {
   ) {
     super(
       `a cluster is already running in ${runDir} (supervisor pid ${pid})`,
-      'use `dtable-cluster status` to see it, `dtable-cluster down` to stop it, ' +
+      'use `npx dtable-cluster status` to see it, `npx dtable-cluster down` to stop it, ' +
         'or give this cluster another `local.run_dir` in cluster.yaml',
     );
   }

@@ -85,7 +85,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
     releaseLock(layout);
     throw new LocalClusterError(
       `processes of an earlier run in ${layout.root} are still running without their supervisor: ${leftovers.map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`,
-      'run `dtable-cluster down` to stop them, then `up` again',
+      'run `npx dtable-cluster down` to stop them, then `up` again',
     );
   }
   let supervisor: Supervisor | null = null;
@@ -148,7 +148,8 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
     const first = await Promise.race([started.then(() => 'ready' as const), stopRequested.then(() => 'stop' as const)]);
     if (first === 'ready') {
       sup.markReady();
-      out.line(`ready. Ctrl-C or \`dtable-cluster down\` stops the cluster.`);
+      // A detached supervisor has no terminal: only `down` reaches it.
+      out.line(process.env[SUPERVISOR_ENV] === '1' ? 'ready. `npx dtable-cluster down` stops the cluster.' : 'ready. Ctrl-C or `npx dtable-cluster down` stops the cluster.');
       await stopRequested;
     } else {
       started.catch(() => undefined);
@@ -250,7 +251,7 @@ export async function runDetached(cluster: LocalCluster, cliArgv: readonly strin
     echo();
     const state = readState(layout);
     if (state?.supervisorPid === pid && state.phase === 'ready') {
-      out.line(`supervisor pid ${pid} runs in the background; \`dtable-cluster down\` stops it. Its log: ${layout.supervisorLog}`);
+      out.line(`supervisor pid ${pid} runs in the background; \`npx dtable-cluster down\` stops it. Its log: ${layout.supervisorLog}`);
       return 0;
     }
     if (exitCode !== null || !isAlive(pid)) {

@@ -96,7 +96,7 @@ export const command: CliCommand = {
         await new Promise((r) => setTimeout(r, 100));
       }
       const h = holds();
-      process.stderr.write(`dtable-cluster: ${nodeId} still has ${h.assigned} assigned and ${h.owned} owned bucket(s) after ${timeoutMs / 1000}s\n  hint: is a monitor running? \`dtable-cluster status\`\n`);
+      process.stderr.write(`dtable-cluster: ${nodeId} still has ${h.assigned} assigned and ${h.owned} owned bucket(s) after ${timeoutMs / 1000}s\n  hint: is a monitor running? \`npx dtable-cluster status\`\n`);
       return 1;
     } finally {
       await closeView(v);

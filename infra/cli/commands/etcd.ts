@@ -70,14 +70,14 @@ export const command: CliCommand = {
     );
     const [action, ...rest] = positionals;
     if (!action || !(ACTIONS as readonly string[]).includes(action)) {
-      throw new UsageError(`etcd: expected one of ${ACTIONS.join(', ')}${action ? `, got "${action}"` : ''}`, 'run `dtable-cluster etcd --help`');
+      throw new UsageError(`etcd: expected one of ${ACTIONS.join(', ')}${action ? `, got "${action}"` : ''}`, 'run `npx dtable-cluster etcd --help`');
     }
     const keep = /^\d{1,15}$/.test(values.keep ?? '') ? Number(values.keep) : Number.NaN;
     if (!Number.isInteger(keep) || keep < 0) throw new UsageError(`etcd: --keep must be a whole number of revisions, got "${values.keep}"`);
     const alarm = values.alarm?.toUpperCase();
     if (alarm !== undefined && alarm !== 'NOSPACE' && alarm !== 'CORRUPT') throw new UsageError(`etcd: --alarm must be NOSPACE or CORRUPT, got "${values.alarm}"`);
     if (action === 'move-leader' ? rest.length !== 1 : rest.length !== 0) {
-      throw new UsageError(`etcd ${action}: unexpected argument(s) ${rest.join(' ') || '(none: expected MEMBER)'}`, 'run `dtable-cluster etcd --help`');
+      throw new UsageError(`etcd ${action}: unexpected argument(s) ${rest.join(' ') || '(none: expected MEMBER)'}`, 'run `npx dtable-cluster etcd --help`');
     }
     const target = parseTarget('etcd', values.target);
     const runDir = values['run-dir'];
@@ -93,7 +93,7 @@ export const command: CliCommand = {
         process.stderr.write(`dtable-cluster: ${err.message}\n  hint: check the member's log; the remaining members were left alone\n`);
         return 1;
       }
-      process.stderr.write(`dtable-cluster: etcd ${action} failed: ${(err as Error).message}\n  hint: is the cluster up? \`dtable-cluster status\`\n`);
+      process.stderr.write(`dtable-cluster: etcd ${action} failed: ${(err as Error).message}\n  hint: is the cluster up? \`npx dtable-cluster status\`\n`);
       return 1;
     } finally {
       m.close();

@@ -58,7 +58,7 @@ export const command: CliCommand = {
       return 0;
     } catch (err) {
       if (err instanceof RebalanceError) {
-        process.stderr.write(`dtable-cluster: rebalance failed: ${err.message}\n  hint: is a monitor running? \`dtable-cluster status\`\n`);
+        process.stderr.write(`dtable-cluster: rebalance failed: ${err.message}\n  hint: is a monitor running? \`npx dtable-cluster status\`\n`);
         return 1;
       }
       throw err;

@@ -21,7 +21,7 @@ into <run dir>/secrets.json (mode 0600).
 Options:
   -c, --config FILE   cluster file (default ./cluster.yaml)
       --run-dir DIR   overrides local.run_dir
-      --detach        run in the background and return once ready; \`dtable-cluster down\` stops it
+      --detach        run in the background and return once ready; \`npx dtable-cluster down\` stops it
 `;
 
 export const command: CliCommand = {

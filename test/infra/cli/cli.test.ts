@@ -94,13 +94,13 @@ it('schema prints the JSON Schema generated from the model', async () => {
 
 it('an unknown command exits 2 with a suggestion', async () => {
   const r = await cli(['valdate']);
-  expect(r).toMatchObject({ code: 2, stderr: 'dtable-cluster: unknown command "valdate" (did you mean "validate"?)\n  hint: run `dtable-cluster --help` for the list of commands\n' });
+  expect(r).toMatchObject({ code: 2, stderr: 'dtable-cluster: unknown command "valdate" (did you mean "validate"?)\n  hint: run `npx dtable-cluster --help` for the list of commands\n' });
 });
 
 it('an unknown flag exits 2 pointing at the command help', async () => {
   const r = await cli(['validate', '--confg', 'x']);
   expect(r.code).toBe(2);
-  expect(r.stderr).toBe("dtable-cluster: validate: Unknown option '--confg'\n  hint: run `dtable-cluster validate --help`\n");
+  expect(r.stderr).toBe("dtable-cluster: validate: Unknown option '--confg'\n  hint: run `npx dtable-cluster validate --help`\n");
 });
 
 it('--help lists every command of the CLI contract', async () => {
@@ -171,4 +171,27 @@ describe('etcd', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/etcd defrag failed: .*\n  hint: is the cluster up\?/);
   }, 30_000);
+});
+
+it('status with no cluster running says so and how to start one, exit 1', async () => {
+  const dir = mkdtempSync(join(tmp, 'none-running-'));
+  // Nothing listens on these low ports, and the run dir has no supervisor.
+  writeFileSync(join(dir, 'cluster.yaml'), readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace(/base_port: \d+/, 'base_port: 1100'));
+  const r = await cli(['status', '--config', join(dir, 'cluster.yaml'), '--run-dir', join(dir, 'run')]);
+  expect(r.code).toBe(1);
+  expect(r.stdout).toContain(`no cluster is running from ${join(dir, 'run')}`);
+  expect(r.stdout).toContain('start one with bin/up');
+}, 30_000);
+
+it('the CLI in a clone without its npm dependencies says to run npm ci, exit 2', async () => {
+  // The same launcher where no node_modules can be found above it.
+  const dir = mkdtempSync(join(tmp, 'no-deps-'));
+  const bin = join(dir, 'dtable-cluster.mjs');
+  writeFileSync(bin, readFileSync(BIN, 'utf8'));
+  const r = await exec(process.execPath, [bin, 'status'], { cwd: dir }).then(
+    () => ({ code: 0, stderr: '' }),
+    (err: { code: number; stderr: string }) => err,
+  );
+  expect(r.code).toBe(2);
+  expect(r.stderr).toBe('dtable-cluster: its npm dependencies are not installed\n  hint: run `npm ci` in the repository (bin/up does it, then starts the cluster)\n');
 });
