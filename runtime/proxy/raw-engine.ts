@@ -17,7 +17,7 @@ import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
-import { headBytesOk, isIdempotent, isValidHost, readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { isIdempotent, isValidHost, readConnection, REQUEST_HEAD_LINES, trimOws } from './request-policy.ts';
 import { BufferPool, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
@@ -60,6 +60,8 @@ const SMALL_BODY = 4096;
 const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const BAD_TARGET = /[^\x21-\x7e]/;
+/** A request's Content-Length value: 1*DIGIT, at most 8 of them (bodies are far below replayLimit's bound). */
+const CONTENT_LENGTH = /^\d{1,8}$/;
 
 /** A request head the fast path serves. */
 export interface RawRequestHead {
@@ -81,7 +83,8 @@ export interface RawRequestHead {
  * is the whole lines of a head still arriving, and only the line checks apply.
  */
 export function parseRequestHead(text: string, replayLimit: number, from: ForwardedFrom, prefix = false): RawRequestHead | null {
-  if (!headBytesOk(text)) return null;
+  // Bytes, and every field name a token right before its colon (also refuses obs-fold).
+  if (!REQUEST_HEAD_LINES.test(text)) return null;
   let lineEnd = text.indexOf('\r\n');
   if (lineEnd < 0) lineEnd = text.length;
   const sp1 = text.indexOf(' ');
@@ -108,7 +111,6 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
     const colon = text.indexOf(':', pos);
     if (colon < 0 || colon > next) return null;
     const name = text.slice(pos, colon);
-    if (!TOKEN.test(name)) return null; // also rejects obs-fold (a leading space)
     const line = pos;
     pos = next + 2;
     const lower = INTERESTING_LENGTHS[name.length] === 1 ? name.toLowerCase() : '';
@@ -122,7 +124,7 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
       case 'content-length': {
         // 1*DIGIT between optional SP/HTAB only (RFC 9110 sections 8.6 and 5.6.3).
         const value = trimOws(text.slice(colon + 1, next));
-        if (contentLength >= 0 || !/^\d{1,8}$/.test(value)) return null;
+        if (contentLength >= 0 || !CONTENT_LENGTH.test(value)) return null;
         contentLength = Number(value);
         if (contentLength > replayLimit) return null;
         break;

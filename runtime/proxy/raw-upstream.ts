@@ -6,7 +6,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
-import { headBytesOk, readConnection, TOKEN, trimOws } from './request-policy.ts';
+import { headBytesOk, readConnection, RESPONSE_HEAD_LINES, TOKEN, trimOws } from './request-policy.ts';
 import { BufferPool } from './socket-reads.ts';
 
 /**
@@ -69,6 +69,10 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 const MAX_TRAILERS = 16 * 1024;
 /** status-line (RFC 9112 section 4): HTTP/1.0 or HTTP/1.1, three digits, then SP and a reason, or nothing. */
 const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?$/;
+/** A response's Content-Length value: 1*DIGIT, at most 15 of them (exact in a double). */
+const CONTENT_LENGTH = /^\d{1,15}$/;
+/** The timeout parameter of a Keep-Alive header, seconds. */
+const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/i;
 const CRLF2 = Buffer.from('\r\n\r\n');
 /**
  * Bytes of a plain node socket's read buffer. Reads go into one buffer per connection, reused
@@ -140,6 +144,8 @@ export class UpstreamConn {
   private connected = false;
   private idleSince = 0;
   private reuseMs: number;
+  /** The last Keep-Alive value read on this connection (its timeout is in reuseMs). */
+  private keepAliveValue = '';
   private headBuf: Buffer | null = null;
   private headDone = false;
   private framing = Framing.None;
@@ -332,8 +338,12 @@ export class UpstreamConn {
    */
   private readHead(text: string): string | null {
     const lineEnd = text.indexOf('\r\n');
-    const statusLine = text.slice(0, lineEnd);
-    if (!STATUS_LINE.test(statusLine) || !headBytesOk(text)) return this.refuse(`malformed response head ${JSON.stringify(statusLine.slice(0, 40))}`);
+    if (!RESPONSE_HEAD_LINES.test(text)) {
+      // Which part is wrong, for the log: the status line or bytes, else a field line.
+      const statusLine = text.slice(0, lineEnd);
+      if (!STATUS_LINE.test(statusLine) || !headBytesOk(text)) return this.refuse(`malformed response head ${JSON.stringify(statusLine.slice(0, 40))}`);
+      return this.refuse('malformed response header');
+    }
     const status = Number(text.slice(9, 12));
     if (status === 101) return this.refuse('unexpected protocol switch');
     this.status = status;
@@ -349,9 +359,8 @@ export class UpstreamConn {
     let pos = lineEnd + 2;
     while (pos < text.length) {
       const next = text.indexOf('\r\n', pos);
+      // RESPONSE_HEAD_LINES: a token, then this colon.
       const colon = text.indexOf(':', pos);
-      // No colon, or a name with whitespace (also a leading SP/HTAB: obs-fold).
-      if (colon < 0 || colon > next || !TOKEN.test(text.slice(pos, colon))) return this.refuse('malformed response header');
       const line = pos;
       pos = next + 2;
       const lower = HOP_OR_FRAMING_LENGTHS[colon - line] === 1 ? text.slice(line, colon).toLowerCase() : '';
@@ -360,7 +369,7 @@ export class UpstreamConn {
           continue;
         case 'content-length': {
           const value = trimOws(text.slice(colon + 1, next));
-          if (length >= 0 || !/^\d{1,15}$/.test(value)) return this.refuse('bad content-length from the node');
+          if (length >= 0 || !CONTENT_LENGTH.test(value)) return this.refuse('bad content-length from the node');
           length = Number(value);
           // 1xx and 204 carry no framing fields (RFC 9110 section 8.6, RFC 9112 section 6.1): dropped.
           if (noContent) break;
@@ -381,8 +390,13 @@ export class UpstreamConn {
           break;
         }
         case 'keep-alive': {
-          const m = /timeout=(\d+)/i.exec(text.slice(colon + 1, next));
-          if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
+          // A node sends the same value every time: read once per connection.
+          const value = text.slice(colon + 1, next);
+          if (value !== this.keepAliveValue) {
+            this.keepAliveValue = value;
+            const m = KEEP_ALIVE_TIMEOUT.exec(value);
+            if (m) this.reuseMs = Math.min(this.pool.opts.keepAliveMs, Number(m[1]) * 1000 - 1000);
+          }
           break;
         }
         default:

@@ -12,7 +12,12 @@ export function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
-const HEAD_BYTES = /^(?:[\t\x20-\x7e\x80-\xff]*\r\n)*[\t\x20-\x7e\x80-\xff]*$/;
+/** Bytes a field line may hold (field-content, RFC 9110 section 5.5): HTAB, visible ASCII, obs-text. */
+const FIELD_BYTES = '\\t\\x20-\\x7e\\x80-\\xff';
+/** tchar (RFC 9110 section 5.6.2). */
+const TCHARS = "!#$%&'*+\\-.^_`|~0-9A-Za-z";
+
+const HEAD_BYTES = new RegExp(`^(?:[${FIELD_BYTES}]*\\r\\n)*[${FIELD_BYTES}]*$`);
 
 /**
  * Whether a head's text (latin1, without its final empty line) holds only lines of field-content
@@ -25,6 +30,21 @@ const HEAD_BYTES = /^(?:[\t\x20-\x7e\x80-\xff]*\r\n)*[\t\x20-\x7e\x80-\xff]*$/;
 export function headBytesOk(text: string): boolean {
   return HEAD_BYTES.test(text);
 }
+
+/**
+ * A request head without its final CRLF CRLF (latin1) whose bytes pass headBytesOk and whose
+ * every line after the first is a field line: a token, a colon at once (no whitespace before it,
+ * no obs-fold: RFC 9112 section 5.1, 5.2), then field-content bytes. The first line's own grammar
+ * is the parser's to check. One pass instead of a byte check plus a token test per field name.
+ */
+export const REQUEST_HEAD_LINES = new RegExp(`^[${FIELD_BYTES}]*(?:\\r\\n[${TCHARS}]+:[${FIELD_BYTES}]*)*$`);
+
+/**
+ * A response head through the CRLF of its last field line (latin1): a status-line (RFC 9112
+ * section 4: HTTP/1.0 or HTTP/1.1, three digits, then SP and a reason of field-content bytes, or
+ * nothing) and field lines as in REQUEST_HEAD_LINES, each ending in CRLF.
+ */
+export const RESPONSE_HEAD_LINES = new RegExp(`^HTTP/1\\.[01] [1-9]\\d\\d(?: [${FIELD_BYTES}]*)?\\r\\n(?:[${TCHARS}]+:[${FIELD_BYTES}]*\\r\\n)*$`);
 
 /** tchar (RFC 9110 section 5.6.2). */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -40,6 +60,20 @@ export function isIdempotent(method: string): boolean {
   return IDEMPOTENT.has(method);
 }
 
+interface ConnectionOptions {
+  readonly close: boolean;
+  readonly upgrade: boolean;
+  readonly listed: readonly string[];
+}
+
+/** Connection values nearly every message carries, read once (the results are shared: read only). */
+const COMMON_CONNECTION = new Map<string, ConnectionOptions>(
+  [' keep-alive', ' Keep-Alive', ' close', ' Close', 'keep-alive', 'close'].map((v) => {
+    const close = v.trim().toLowerCase() === 'close';
+    return [v, Object.freeze({ close, upgrade: false, listed: Object.freeze([]) as readonly string[] })];
+  }),
+);
+
 /** Header names a Connection header may not list: dropping them would change the message's framing or routing. */
 const NOT_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
 
@@ -49,7 +83,9 @@ const NOT_HOP_BY_HOP = new Set(['content-length', 'transfer-encoding', 'host']);
  * `upgrade` left out); null when the value is not a token list or names a framing header
  * (Content-Length, Transfer-Encoding, Host), which the proxy refuses rather than drop.
  */
-export function readConnection(value: string): { close: boolean; upgrade: boolean; listed: string[] } | null {
+export function readConnection(value: string): ConnectionOptions | null {
+  const common = COMMON_CONNECTION.get(value);
+  if (common !== undefined) return common;
   let close = false;
   let upgrade = false;
   const listed: string[] = [];

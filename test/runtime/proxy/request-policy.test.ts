@@ -2,7 +2,7 @@
 // section 5.5): every string up to 6 characters over an alphabet of each kind of byte, and every
 // byte value in every context a CR or LF can be in.
 import { describe, expect, it } from 'vitest';
-import { headBytesOk } from '../../../runtime/proxy/request-policy.ts';
+import { headBytesOk, readConnection, REQUEST_HEAD_LINES, RESPONSE_HEAD_LINES, TOKEN } from '../../../runtime/proxy/request-policy.ts';
 
 /** The rule, one byte at a time: controls only HTAB and CRLF pairs, no DEL. */
 function reference(text: string): boolean {
@@ -53,5 +53,72 @@ describe('headBytesOk', () => {
       expect(headBytesOk(lines + tail)).toBe(false);
       expect(performance.now() - started).toBeLessThan(500);
     }
+  });
+});
+
+/** The checks REQUEST_HEAD_LINES replaced: the bytes, then per line after the first a token before its first colon. */
+function requestReference(text: string): boolean {
+  if (!reference(text)) return false;
+  const lines = text.split('\r\n');
+  return lines.slice(1).every((line) => {
+    const colon = line.indexOf(':');
+    return colon > 0 && TOKEN.test(line.slice(0, colon));
+  });
+}
+
+/** The checks RESPONSE_HEAD_LINES replaced: the status line, the bytes, a token before each field line's first colon. */
+function responseReference(text: string): boolean {
+  if (!text.endsWith('\r\n')) return false;
+  const head = text.slice(0, -2);
+  const lineEnd = head.indexOf('\r\n');
+  const statusLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
+  if (!/^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?$/.test(statusLine)) return false;
+  return requestReference(head);
+}
+
+describe('REQUEST_HEAD_LINES and RESPONSE_HEAD_LINES', () => {
+  const alphabet = ['a', ':', ' ', '\t', '\r', '\n', '\r\n', '\x00', '\x7f', '\x80', '"'];
+  const each = (depth: number, f: (s: string) => void): number => {
+    let n = 0;
+    const walk = (s: string, d: number): void => {
+      f(s);
+      n++;
+      if (d > 0) for (const c of alphabet) walk(s + c, d - 1);
+    };
+    walk('', depth);
+    return n;
+  };
+
+  it('agree with the byte rule plus a token before each colon on every short request head', () => {
+    for (const first of ['GET / HTTP/1.1', 'GET /a HTTP/1.1\r\nhost: x']) {
+      const n = each(5, (s) => {
+        const text = `${first}\r\n${s}`;
+        expect.soft(REQUEST_HEAD_LINES.test(text), JSON.stringify(text)).toBe(requestReference(text));
+      });
+      expect(n).toBe(177_156);
+    }
+  });
+
+  it('agree with the status-line rule, the byte rule and the token rule on every short response head', () => {
+    for (const first of ['HTTP/1.1 200 OK', 'HTTP/1.0 204', 'HTTP/1.1 200 OK\r\ncontent-length: 0']) {
+      each(5, (s) => {
+        for (const text of [`${first}\r\n${s}\r\n`, `${first}${s}\r\n`]) expect.soft(RESPONSE_HEAD_LINES.test(text), JSON.stringify(text)).toBe(responseReference(text));
+      });
+    }
+    for (const bad of ['HTTP/1.1 099 x\r\n', 'HTTP/2 200\r\n', 'HTTP/1.1 200 OK', 'HTTP/1.1 200 OK\r\n x: y\r\n', 'HTTP/1.1 200 OK\r\nx : y\r\n']) expect(RESPONSE_HEAD_LINES.test(bad)).toBe(false);
+  });
+});
+
+describe('readConnection', () => {
+  it('reads the common values as the general path does, and their results are frozen', () => {
+    for (const v of [' keep-alive', ' Keep-Alive', ' close', ' Close', 'keep-alive', 'close']) {
+      const fast = readConnection(v)!;
+      expect(fast).toEqual({ close: v.toLowerCase().includes('close'), upgrade: false, listed: [] });
+      expect(Object.isFrozen(fast) && Object.isFrozen(fast.listed)).toBe(true);
+      // The same value with a list separator goes the general way and reads the same.
+      expect(readConnection(`${v},`)).toEqual(fast);
+    }
+    expect(readConnection(' keep-alive, x-foo')).toEqual({ close: false, upgrade: false, listed: ['x-foo'] });
+    expect(readConnection(' close, content-length')).toBeNull();
   });
 });
