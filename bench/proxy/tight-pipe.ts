@@ -4,6 +4,7 @@
 // take at once holds the view: its source is paused until that write is done. What (b) costs
 // above this is the proxy's own work per request (parsing, routing, framing), not node's.
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { closeTogether } from './pair.ts';
 import { readInto } from '../../runtime/proxy/socket-reads.ts';
 
 const [host, port] = (process.argv[2] ?? '127.0.0.1:5000').split(':') as [string, string];
@@ -48,14 +49,7 @@ const server = createServer({ noDelay: true }, (client) => {
     up.destroy();
     return;
   }
-  const close = (): void => {
-    client.destroy();
-    up.destroy();
-  };
-  client.on('error', close);
-  up.on('error', close);
-  client.on('close', close);
-  up.on('close', close);
+  closeTogether(client, up);
 });
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`));
 process.on('SIGTERM', () => process.exit(0));
