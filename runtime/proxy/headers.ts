@@ -119,12 +119,17 @@ function latin1(b: Buffer | string): string {
   return typeof b === 'string' ? b : b.toString('latin1');
 }
 
-/** `lines` (CRLF-terminated header lines) without the headers named in `listed` (lowercase). */
+/**
+ * `lines` (CRLF-terminated header lines) without the headers named in `listed` (lowercase).
+ * Linear in lines plus names: a Connection header listing thousands of names costs what the same
+ * bytes cost in any other field (a list searched per line made a 14 KB head cost 10 ms).
+ */
 export function dropListed(lines: string, listed: readonly string[]): string {
+  const names = new Set(listed);
   let out = '';
   for (const line of lines.split('\r\n')) {
     if (line === '') continue;
-    if (!listed.includes(line.slice(0, line.indexOf(':')).toLowerCase())) out += `${line}\r\n`;
+    if (!names.has(line.slice(0, line.indexOf(':')).toLowerCase())) out += `${line}\r\n`;
   }
   return out;
 }

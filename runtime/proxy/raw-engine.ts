@@ -17,7 +17,7 @@ import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
 import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
-import { isIdempotent, isValidHost, readConnection, REQUEST_HEAD_LINES, trimOws } from './request-policy.ts';
+import { contentLengthValue, isIdempotent, isValidHost, readConnection, REQUEST_HEAD_LINES, trimOws } from './request-policy.ts';
 import { BufferPool, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
 
@@ -60,8 +60,10 @@ const SMALL_BODY = 4096;
 const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 const BAD_TARGET = /[^\x21-\x7e]/;
-/** A request's Content-Length value: 1*DIGIT, at most 8 of them (bodies are far below replayLimit's bound). */
-const CONTENT_LENGTH = /^\d{1,8}$/;
+/** Option names a request's Connection headers may list on the fast path (clients send one or two). */
+const MAX_LISTED = 16;
+/** Digits a request's Content-Length may have (bodies are far below replayLimit's bound). */
+const CONTENT_LENGTH_DIGITS = 8;
 
 /** A request head the fast path serves. */
 export interface RawRequestHead {
@@ -122,11 +124,10 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
         host = trimOws(text.slice(colon + 1, next));
         break;
       case 'content-length': {
-        // 1*DIGIT between optional SP/HTAB only (RFC 9110 sections 8.6 and 5.6.3).
-        const value = trimOws(text.slice(colon + 1, next));
-        if (contentLength >= 0 || !CONTENT_LENGTH.test(value)) return null;
-        contentLength = Number(value);
-        if (contentLength > replayLimit) return null;
+        // As llhttp reads it (contentLengthValue); anything else goes to node's parser, which refuses it.
+        if (contentLength >= 0) return null;
+        contentLength = contentLengthValue(text.slice(colon + 1, next), CONTENT_LENGTH_DIGITS);
+        if (contentLength < 0 || contentLength > replayLimit) return null;
         break;
       }
       case 'x-dtable-uuid': {
@@ -140,10 +141,30 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
         return null;
       case 'connection': {
         // A list naming Content-Length, Transfer-Encoding or Host is refused by the node:http path.
-        const c = readConnection(text.slice(colon + 1, next));
+        // An HTAB in the value goes there too: llhttp does not read `close<HTAB>` as close.
+        const value = text.slice(colon + 1, next);
+        if (value.indexOf('\t') >= 0) return null;
+        const c = readConnection(value);
         if (c === null || c.upgrade) return null;
         if (c.close) close = true;
-        if (c.listed.length > 0) (listed ??= []).push(...c.listed);
+        if (c.listed.length > 0) {
+          listed ??= [];
+          for (const name of c.listed) listed.push(name);
+          // A long list is not the fast path's kind: node's parser reads it once, where a head
+          // still arriving would be read again with every packet (mayBecomeFastHead).
+          if (listed.length > MAX_LISTED) return null;
+        }
+        continue;
+      }
+      case 'proxy-connection': {
+        // llhttp reads `close` here as in Connection (the connection ends after this request), so
+        // the fast path does too: a connection carries as many requests on either engine. Dropped
+        // (hop-by-hop); a value that is not a token list, or holds an HTAB, goes to node's path.
+        const value = text.slice(colon + 1, next);
+        if (value.indexOf('\t') >= 0) return null;
+        const c = readConnection(value);
+        if (c === null || c.upgrade) return null;
+        if (c.close) close = true;
         continue;
       }
       case 'x-forwarded-for': {

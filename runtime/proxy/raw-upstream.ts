@@ -6,7 +6,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { dropListed, isHopByHop } from './headers.ts';
-import { headBytesOk, readConnection, RESPONSE_HEAD_LINES, TOKEN, trimOws } from './request-policy.ts';
+import { contentLengthValue, headBytesOk, readConnection, RESPONSE_HEAD_LINES, tabAtEnd, TOKEN, trimOws } from './request-policy.ts';
 import { BufferPool } from './socket-reads.ts';
 
 /**
@@ -69,8 +69,8 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 const MAX_TRAILERS = 16 * 1024;
 /** status-line (RFC 9112 section 4): HTTP/1.0 or HTTP/1.1, three digits, then SP and a reason, or nothing. */
 const STATUS_LINE = /^HTTP\/1\.[01] [1-9]\d\d(?: [^\r\n]*)?$/;
-/** A response's Content-Length value: 1*DIGIT, at most 15 of them (exact in a double). */
-const CONTENT_LENGTH = /^\d{1,15}$/;
+/** Digits a response's Content-Length may have (exact in a double). */
+const CONTENT_LENGTH_DIGITS = 15;
 /** The timeout parameter of a Keep-Alive header, seconds. */
 const KEEP_ALIVE_TIMEOUT = /timeout=(\d+)/i;
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -146,7 +146,9 @@ export class UpstreamConn {
   private reuseMs: number;
   /** The last Keep-Alive value read on this connection (its timeout is in reuseMs). */
   private keepAliveValue = '';
+  /** A response head arriving in pieces: its first `headLen` bytes, in a buffer of its own that grows. */
   private headBuf: Buffer | null = null;
+  private headLen = 0;
   private headDone = false;
   private framing = Framing.None;
   private left = 0;
@@ -154,6 +156,8 @@ export class UpstreamConn {
   private chunkSize = 0;
   private sizeDigits = 0;
   private trailerBytes = 0;
+  /** Bytes of a trailer's name that match `content-length` so far (case-insensitive), -1 once one does not. */
+  private trailerMatch = -1;
   private reusable = true;
   private isHead = false;
   private status = 0;
@@ -287,16 +291,31 @@ export class UpstreamConn {
       this.body(d);
       return;
     }
-    let buf = this.headBuf === null ? d : Buffer.concat([this.headBuf, d]);
+    let buf = d;
+    let from = 0;
+    if (this.headBuf !== null) {
+      // The next piece of a head: appended, and searched only from where the last piece ended, so
+      // a head sent a byte at a time costs time linear in its length (not a copy and a search of
+      // everything so far per byte).
+      from = Math.max(0, this.headLen - 3);
+      buf = this.appendHead(d);
+    }
     for (;;) {
-      const end = buf.indexOf(CRLF2);
+      const end = buf.indexOf(CRLF2, from);
+      from = 0;
       if (end < 0) {
         if (buf.length > MAX_RESPONSE_HEAD) return this.fail('protocol', new Error('response head too large'));
-        // Kept past this read: a copy, never a view of the read buffer (after an interim head,
-        // `buf` is a view of part of `d`; the next read overwrites the buffer from its start).
-        this.headBuf = buf.buffer === d.buffer && this.readBuffer !== null ? Buffer.from(buf) : buf;
+        // Kept past this read in a buffer of its own, never as a view of the read buffer (the
+        // next read overwrites it; after an interim head, `buf` is a view of part of `d`).
+        if (this.headBuf === null) {
+          this.headLen = 0;
+          this.headBuf = Buffer.allocUnsafe(Math.max(4096, 2 * buf.length));
+          this.appendHead(buf);
+        }
         return;
       }
+      // A head that came in pieces is in headBuf, which the rest of this read may be relayed from:
+      // the next pieced head gets a new one.
       this.headBuf = null;
       const head = this.readHead(buf.toString('latin1', 0, end + 2));
       if (head === null) return;
@@ -326,6 +345,20 @@ export class UpstreamConn {
       return;
     }
   };
+
+  /** Appends `d` to the head arriving in pieces (headBuf grows by doubling); the bytes so far. */
+  private appendHead(d: Buffer): Buffer {
+    let b = this.headBuf!;
+    const need = this.headLen + d.length;
+    if (need > b.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * b.length));
+      b.copy(grown, 0, 0, this.headLen);
+      this.headBuf = b = grown;
+    }
+    d.copy(b, this.headLen);
+    this.headLen = need;
+    return b.subarray(0, need);
+  }
 
   /**
    * Parses a response head (ending in CRLF) and sets the framing (RFC 9112 section 6.3); the head
@@ -368,16 +401,18 @@ export class UpstreamConn {
         case '':
           continue;
         case 'content-length': {
-          const value = trimOws(text.slice(colon + 1, next));
-          if (length >= 0 || !CONTENT_LENGTH.test(value)) return this.refuse('bad content-length from the node');
-          length = Number(value);
+          if (length >= 0) return this.refuse('bad content-length from the node');
+          length = contentLengthValue(text.slice(colon + 1, next), CONTENT_LENGTH_DIGITS);
+          if (length < 0) return this.refuse('bad content-length from the node');
           // 1xx and 204 carry no framing fields (RFC 9110 section 8.6, RFC 9112 section 6.1): dropped.
           if (noContent) break;
           continue;
         }
         case 'transfer-encoding': {
-          // Relayed with the body's framing, although hop-by-hop.
+          // Relayed with the body's framing, although hop-by-hop. A trailing HTAB: llhttp would
+          // not read the last coding as the proxy does (tabAtEnd).
           const value = text.slice(colon + 1, next);
+          if (tabAtEnd(value)) return this.refuse('bad transfer-encoding from the node');
           transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
           if (noContent) break;
           continue;
@@ -386,7 +421,13 @@ export class UpstreamConn {
           const c = readConnection(text.slice(colon + 1, next));
           if (c === null) return this.refuse('bad connection header from the node');
           if (c.close) close = true;
-          if (c.listed.length > 0) (listed ??= []).push(...c.listed);
+          if (c.listed.length > 0) for (const name of c.listed) (listed ??= []).push(name);
+          break;
+        }
+        case 'proxy-connection': {
+          // llhttp reads `close` here as in Connection: the socket is not reused. Dropped (hop-by-hop).
+          const c = readConnection(text.slice(colon + 1, next));
+          if (c === null || c.close) close = true;
           break;
         }
         case 'keep-alive': {
@@ -548,14 +589,21 @@ export class UpstreamConn {
           break;
         case Chunk.TrailerStart:
           if (c === CR) this.chunk = Chunk.EndLf;
-          else if (TCHAR[c] === 1) this.chunk = Chunk.TrailerName;
-          else return -2;
+          else if (TCHAR[c] === 1) {
+            this.chunk = Chunk.TrailerName;
+            this.trailerMatch = (c | 0x20) === CONTENT_LENGTH_NAME[0] ? 1 : -1;
+          } else return -2;
           break;
         case Chunk.TrailerName:
           // field-name ":" (RFC 9112 section 7.1.2, section 5): no whitespace before the colon.
           if (++this.trailerBytes > MAX_TRAILERS) return -2;
-          if (c === 58 /* : */) this.chunk = Chunk.TrailerValue;
-          else if (TCHAR[c] !== 1) return -2;
+          if (c === 58 /* : */) {
+            // A Content-Length trailer: llhttp refuses the message (HPE_INVALID_CONTENT_LENGTH), so
+            // relaying it would make the client fail on bytes the proxy passed as good.
+            if (this.trailerMatch === CONTENT_LENGTH_NAME.length) return -2;
+            this.chunk = Chunk.TrailerValue;
+          } else if (TCHAR[c] !== 1) return -2;
+          else if (this.trailerMatch >= 0) this.trailerMatch = (c | 0x20) === CONTENT_LENGTH_NAME[this.trailerMatch] ? this.trailerMatch + 1 : -1;
           break;
         case Chunk.TrailerValue:
           if (++this.trailerBytes > MAX_TRAILERS) return -2;
@@ -625,6 +673,9 @@ export class UpstreamConn {
     this.fail('timeout', new Error('the node did not answer in time'));
   };
 }
+
+/** `content-length`, lowercase, as bytes (a trailer of that name is refused). */
+const CONTENT_LENGTH_NAME = Buffer.from('content-length', 'latin1');
 
 /** 1 for the bytes of a token (tchar, RFC 9110 section 5.6.2). */
 const TCHAR = new Uint8Array(256);

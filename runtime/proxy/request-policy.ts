@@ -12,6 +12,41 @@ export function trimOws(s: string): string {
   return a === 0 && b === s.length ? s : s.slice(a, b);
 }
 
+/**
+ * A Content-Length field value (the bytes after the colon) as llhttp reads it: SP and HTAB before
+ * 1*DIGIT, only SP after (a trailing HTAB is HPE_INVALID_CONTENT_LENGTH; RFC 9110 section 8.6 is
+ * looser, llhttp is the reference every client and node here parses with). The length, or -1
+ * when the value is not of that form or has more than `maxDigits` digits.
+ */
+export function contentLengthValue(raw: string, maxDigits: number): number {
+  let i = 0;
+  const n = raw.length;
+  while (i < n && (raw.charCodeAt(i) === 32 || raw.charCodeAt(i) === 9)) i += 1;
+  const start = i;
+  let value = 0;
+  while (i < n) {
+    const c = raw.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    value = value * 10 + (c - 48);
+    i += 1;
+  }
+  const digits = i - start;
+  if (digits === 0 || digits > maxDigits) return -1;
+  while (i < n && raw.charCodeAt(i) === 32) i += 1;
+  return i === n ? value : -1;
+}
+
+/**
+ * Whether a field value's trailing whitespace holds an HTAB. llhttp trims only SP after a framing
+ * value: `chunked<HTAB>` is not chunked to it (the body then runs until the close), and a proxy
+ * that trimmed the HTAB would frame the message differently from its client (a desync).
+ */
+export function tabAtEnd(raw: string): boolean {
+  let i = raw.length - 1;
+  while (i >= 0 && raw.charCodeAt(i) === 32) i -= 1;
+  return i >= 0 && raw.charCodeAt(i) === 9;
+}
+
 /** Bytes a field line may hold (field-content, RFC 9110 section 5.5): HTAB, visible ASCII, obs-text. */
 const FIELD_BYTES = '\\t\\x20-\\x7e\\x80-\\xff';
 /** tchar (RFC 9110 section 5.6.2). */

@@ -58,7 +58,7 @@ class KeepingSink implements ResponseSink {
     return this.relay(this);
   }
 
-  onInterim(): void {}
+  onInterim(_head: string): void {}
 
   onBody(chunk: Buffer): Relay {
     this.views.push(chunk);
@@ -118,5 +118,64 @@ describe('raw upstream read buffers (Relay)', () => {
       expect(last.equals(patterned(n, i).subarray(n - last.length))).toBe(true);
     }
     p.close();
+  });
+});
+
+describe('raw upstream response heads in pieces', () => {
+  /** A node that writes `pieces` one per event-loop turn (each its own read on the proxy's side, mostly). */
+  async function pieceNode(pieces: string[]): Promise<{ port: number; close(): Promise<void> }> {
+    const s = createServer((socket) => {
+      socket.setNoDelay(true);
+      socket.once('data', async () => {
+        for (const p of pieces) {
+          socket.write(p, 'latin1');
+          await new Promise((r) => setTimeout(r, 1));
+        }
+      });
+    });
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    return { port: (s.address() as AddressInfo).port, close: () => new Promise<void>((r) => s.close(() => r())) };
+  }
+
+  it('reads a head that comes a few bytes at a time, with body bytes after its end in the same piece', async () => {
+    const head = `HTTP/1.1 200 OK\r\nx-long: ${'v'.repeat(300)}\r\ncontent-length: 10\r\n\r\n`;
+    const whole = `${head}0123456789`;
+    // pieces of 7 bytes: the head's end and the first body bytes arrive together
+    const pieces: string[] = [];
+    for (let at = 0; at < whole.length; at += 7) pieces.push(whole.slice(at, at + 7));
+    const node = await pieceNode(pieces);
+    const p = new RawPool('127.0.0.1', node.port, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
+    const heads: string[] = [];
+    const sink = new KeepingSink(() => Relay.Kept);
+    const onResponse = sink.onResponse.bind(sink);
+    sink.onResponse = (status, h, untilClose, first) => {
+      heads.push(h);
+      return onResponse(status, h, untilClose, first);
+    };
+    p.send(sink, 'GET / HTTP/1.1\r\nhost: n\r\n\r\n', null, false);
+    await sink.done;
+    expect(sink.status).toBe(200);
+    expect(heads).toEqual([head.slice(0, -2)]);
+    expect(sink.body().toString('latin1')).toBe('0123456789');
+    p.close();
+    await node.close();
+  });
+
+  it('reads an interim head and the final one when both come in pieces', async () => {
+    const whole = 'HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nabc';
+    const pieces: string[] = [];
+    for (let at = 0; at < whole.length; at += 5) pieces.push(whole.slice(at, at + 5));
+    const node = await pieceNode(pieces);
+    const p = new RawPool('127.0.0.1', node.port, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
+    const interim: string[] = [];
+    const sink = new KeepingSink(() => Relay.Done);
+    sink.onInterim = (h: string) => void interim.push(h);
+    p.send(sink, 'GET / HTTP/1.1\r\nhost: n\r\n\r\n', null, false);
+    await sink.done;
+    expect(interim).toEqual(['HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n']);
+    expect(sink.status).toBe(200);
+    expect(sink.body().toString('latin1')).toBe('abc');
+    p.close();
+    await node.close();
   });
 });
