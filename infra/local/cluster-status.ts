@@ -136,11 +136,14 @@ export async function openView(plan: Plan, timeoutMs = 5000): Promise<{ client: 
   // With etcd TLS, the CLI (status, rebalance, drain, up's readiness wait) is root.
   const tls = plan.etcd.tls?.clients[ROOT_USER];
   const client = connectEtcd({ hostList: [...plan.etcd.hostList], callTimeoutMs: Math.min(timeoutMs, 3000), ...(tls ? { tls } : {}) });
+  const view = new ClusterView(client, keyspace(plan.keyPrefix), { rereadIntervalMs: 60_000 });
   try {
-    const view = await withTimeout(ClusterView.open(client, keyspace(plan.keyPrefix), { rereadIntervalMs: 60_000 }), timeoutMs, 'etcd');
+    await withTimeout(view.start(), timeoutMs, 'etcd');
     return { client, view };
   } catch (err) {
-    client.close();
+    // The view's first read retries until stopped: a view given up on must be closed too, or its
+    // retry timer keeps the process alive (closing the client alone does not end it).
+    await closeView({ client, view });
     throw err;
   }
 }

@@ -195,3 +195,30 @@ it('the CLI in a clone without its npm dependencies says to run npm ci, exit 2',
   expect(r.code).toBe(2);
   expect(r.stderr).toBe('dtable-cluster: its npm dependencies are not installed\n  hint: run `npm ci` in the repository (bin/up does it, then starts the cluster)\n');
 });
+
+describe('every command that talks to etcd exits 1 promptly when etcd does not answer', () => {
+  const dir = mkdtempSync(join(tmp, 'etcd-unreachable-'));
+  // Nothing listens on these low ports.
+  writeFileSync(join(dir, 'cluster.yaml'), readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace(/base_port: \d+/, 'base_port: 1100'));
+  const flags = ['--config', join(dir, 'cluster.yaml'), '--run-dir', join(dir, 'run')];
+  it.each([
+    'status',
+    'rebalance --dry-run',
+    'rebalance',
+    'drain dtable-server-01 --dry-run',
+    'drain dtable-server-01',
+    'drain dtable-server-01 --undo',
+    'etcd defrag',
+    'etcd disarm',
+    'etcd move-leader etcd-02',
+  ])('%s', async (line) => {
+    const args = line.split(' ');
+    const t0 = Date.now();
+    // A command that hangs is killed at 20 s (its exit code is then null, not 1).
+    const r = await exec(process.execPath, [BIN, ...args, ...flags], { cwd: ROOT, timeout: 20_000 }).then(
+      () => ({ code: 0 as number | null, stderr: '' }),
+      (err: { code: number | null; stderr: string }) => err,
+    );
+    expect({ code: r.code, seconds: Math.round((Date.now() - t0) / 1000) < 20 }).toEqual({ code: 1, seconds: true });
+  }, 30_000);
+});
