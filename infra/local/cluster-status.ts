@@ -315,8 +315,11 @@ async function addEtcdMaintenance(e: EtcdStatus, plan: Plan): Promise<void> {
       }
     });
     e.leader = r.leader;
-    e.revision = r.revision;
-    e.compact_revision = r.compact_revision;
+    // With no member answering, the report's revision 0 is not a revision.
+    if (r.members.some((s) => s.reachable)) {
+      e.revision = r.revision;
+      e.compact_revision = r.compact_revision;
+    }
     e.alarms = r.alarms.map((a) => ({ member: a.member, member_id: a.member_id, alarm: a.alarm }));
     e.healthy = r.leader !== null && r.members.filter((s) => s.reachable).length > r.members.length / 2;
   } catch {

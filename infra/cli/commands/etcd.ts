@@ -1,6 +1,6 @@
 // `dtable-cluster etcd compact|defrag|disarm|move-leader`: the maintenance etcd's operations
 // guide asks of a long-running cluster (docs/operations.md), against the members of cluster.yaml.
-import { DefragError, type EtcdMaintenance } from '../../../runtime/cluster/etcd/maintenance.ts';
+import { DefragError, EtcdUnreachableError, type EtcdMaintenance } from '../../../runtime/cluster/etcd/maintenance.ts';
 import { etcdMaintenanceOf } from '../../local/cluster-status.ts';
 import type { CliCommand } from '../command.ts';
 import { CONFIG_OPTION, loadPlan, parseFlags, parseTarget, UsageError } from '../options.ts';
@@ -89,6 +89,11 @@ export const command: CliCommand = {
     try {
       return await act(m, action as (typeof ACTIONS)[number], { keep, ...(alarm ? { alarm } : {}), ...(rest[0] ? { member: rest[0] } : {}) });
     } catch (err) {
+      if (err instanceof EtcdUnreachableError) {
+        const members = err.statuses.map((s) => `${s.name} at ${s.endpoint}`).join(', ');
+        process.stderr.write(`dtable-cluster: cannot reach etcd (no member answers: ${members})\n  hint: is the cluster up? \`npx dtable-cluster status\`\n`);
+        return 1;
+      }
       if (err instanceof DefragError) {
         process.stderr.write(`dtable-cluster: ${err.message}\n  hint: check the member's log; the remaining members were left alone\n`);
         return 1;

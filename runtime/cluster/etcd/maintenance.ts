@@ -71,6 +71,14 @@ export class DefragError extends Error {
   override name = 'DefragError';
 }
 
+/** No member of the etcd cluster answers Maintenance.Status: nothing can be read or changed. */
+export class EtcdUnreachableError extends Error {
+  override name = 'EtcdUnreachableError';
+  constructor(readonly statuses: readonly MemberStatus[]) {
+    super(`no etcd member answers: ${statuses.map((x) => `${x.name}: ${x.error ?? 'down'}`).join('; ')}`);
+  }
+}
+
 const num = (v: string | number | undefined) => Number(v ?? 0);
 
 export class EtcdMaintenance {
@@ -138,7 +146,7 @@ export class EtcdMaintenance {
   private async anyClient(statuses?: MemberStatus[]): Promise<Etcd3> {
     const s = statuses ?? (await this.memberStatuses());
     const up = this.opts.members.find((m, i) => s[i]?.reachable);
-    if (!up) throw new Error(`no etcd member answers: ${s.map((x) => `${x.name}: ${x.error ?? 'down'}`).join('; ')}`);
+    if (!up) throw new EtcdUnreachableError(s);
     return this.client(up);
   }
 
@@ -201,11 +209,13 @@ export class EtcdMaintenance {
    */
   async compact(opts: { revision?: number; keep?: number } = {}): Promise<number> {
     const statuses = await this.memberStatuses();
+    // With no member answering, the current revision would read as 0: "nothing to compact".
+    const client = await this.anyClient(statuses);
     const current = Math.max(0, ...statuses.filter((m) => m.reachable).map((m) => m.revision));
     const target = opts.revision ?? current - (opts.keep ?? 0);
     const done = await this.compactRevision(current, statuses);
     if (target <= done || target < 1) return 0;
-    await (await this.anyClient(statuses)).kv.compact({ revision: target, physical: true });
+    await client.kv.compact({ revision: target, physical: true });
     return target;
   }
 
@@ -218,7 +228,7 @@ export class EtcdMaintenance {
   async defragAll(opts: { only?: (m: MemberStatus) => boolean; onStep?: (s: DefragStep) => void; stillWanted?: () => boolean } = {}): Promise<DefragStep[]> {
     const statuses = await this.memberStatuses();
     const down = statuses.filter((s) => !s.reachable);
-    if (down.length === statuses.length) throw new Error(`no etcd member answers: ${down.map((d) => `${d.name}: ${d.error ?? 'down'}`).join('; ')}`);
+    if (down.length === statuses.length) throw new EtcdUnreachableError(statuses);
     if (down.length > 0) throw new DefragError(`not defragmenting while ${down.map((d) => d.name).join(', ')} ${down.length === 1 ? 'is' : 'are'} unreachable: the cluster would lose more than one member`);
     const order = [...statuses].sort((a, b) => Number(a.is_leader) - Number(b.is_leader)).filter((s) => opts.only?.(s) ?? true);
     const steps: DefragStep[] = [];
@@ -279,6 +289,7 @@ export class EtcdMaintenance {
     const statuses = await this.memberStatuses();
     const leader = statuses.find((s) => s.is_leader);
     const target = statuses.find((s) => s.name === member);
+    if (!statuses.some((s) => s.reachable)) throw new EtcdUnreachableError(statuses);
     if (!leader) throw new Error('etcd has no leader');
     if (!target?.reachable) throw new Error(`etcd member ${member} is not reachable`);
     if (leader.name === member) return;
