@@ -1,8 +1,8 @@
 // The run dir of a local cluster: rendered config (conf/), data, logs, generated secrets, and the
 // supervisor's lock and state files. The lock (supervisor.pid, created exclusively) makes a second
 // `up` in the same run dir fail clearly; state.json lets `status` and `down` find the processes.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { ClusterRunningError } from './errors.ts';
 
 export interface RunDirLayout {
@@ -149,4 +149,21 @@ export function isProcessOf(pid: number, configFile: string): boolean {
   } catch {
     return existsSync('/proc/self') ? false : true;
   }
+}
+
+/**
+ * The run dirs below the config file's folder (`.run/<name>`, where `up` puts them by default)
+ * whose state.json says they were started from `configFile`. For `down` when cluster.yaml no
+ * longer validates, so the run dir cannot be resolved from it.
+ */
+export function runDirsStartedFrom(configFile: string): string[] {
+  const config = resolve(configFile);
+  const parent = join(dirname(config), '.run');
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return [];
+  }
+  return names.map((n) => join(parent, n)).filter((root) => readState(runDirLayout(root))?.configFile === config);
 }

@@ -1,6 +1,9 @@
 // `dtable-cluster status [--json]`: the local cluster as etcd and the processes see it.
+import { dirname, resolve } from 'node:path';
 import { collectStatus, type ClusterStatus } from '../../local/cluster-status.ts';
-import { runDirLayout } from '../../local/run-dir.ts';
+import { readState, runDirLayout, runDirsStartedFrom, runningSupervisor } from '../../local/run-dir.ts';
+import { ClusterConfigError } from '../../model/errors.ts';
+import { PlanError } from '../../plan/resolve.ts';
 import type { CliCommand } from '../command.ts';
 import { CONFIG_OPTION, loadPlan, parseFlags } from '../options.ts';
 
@@ -64,7 +67,22 @@ export const command: CliCommand = {
   async run(argv) {
     const { values } = parseFlags('status', argv, { ...CONFIG_OPTION, 'run-dir': { type: 'string' }, json: { type: 'boolean', default: false } });
     const runDir = values['run-dir'];
-    const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });
+    let plan;
+    try {
+      ({ plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) }));
+    } catch (err) {
+      if (!(err instanceof ClusterConfigError || err instanceof PlanError)) throw err;
+      // What still runs from the run dir's own state, below the config errors (exit 2).
+      const roots = runDir !== undefined ? [resolve(dirname(resolve(values.config)), runDir)] : runDirsStartedFrom(values.config);
+      for (const root of roots) {
+        const layout = runDirLayout(root);
+        const pid = runningSupervisor(layout);
+        if (pid === null) continue;
+        const procs = (readState(layout)?.processes ?? []).filter((p) => p.status === 'running');
+        process.stdout.write(`a cluster runs from ${root} (supervisor pid ${pid}): ${procs.map((p) => p.name).join(', ') || 'no process yet'}\n  \`npx dtable-cluster down\` stops it; fix ${values.config} for the full status\n`);
+      }
+      throw err;
+    }
     const status = await collectStatus(plan, runDirLayout(plan.runDir));
     process.stdout.write(values.json ? `${JSON.stringify(status, null, 2)}\n` : `${formatStatus(status)}\n`);
     const planned = new Set(plan.nodes.map((n) => n.nodeId));

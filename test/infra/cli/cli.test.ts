@@ -1,6 +1,6 @@
 // The CLI as a user runs it: the real bin shim as a child process.
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -220,3 +220,29 @@ describe('every command that talks to etcd exits 1 promptly when etcd does not a
     expect({ code: r.code, seconds: Math.round((Date.now() - t0) / 1000) < 20 }).toEqual({ code: 1, seconds: true });
   }, 30_000);
 });
+
+it('down stops a running cluster from its run dir state when cluster.yaml has become invalid (status says what runs)', async () => {
+  const dir = mkdtempSync(join(tmp, 'invalid-down-'));
+  const config = join(dir, 'cluster.yaml');
+  writeFileSync(config, readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace('lease_ttl:', 'lease_tll:'));
+  // The supervisor `up` would have left: a live process, its lock and state in .run/seatable.
+  const supervisor = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const exited = new Promise((resolve) => supervisor.once('exit', resolve));
+  const runDir = join(dir, '.run', 'seatable');
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'supervisor.pid'), `${supervisor.pid}\n`);
+  writeFileSync(join(runDir, 'state.json'), JSON.stringify({ supervisorPid: supervisor.pid, configFile: config, phase: 'ready', startedAt: new Date().toISOString(), processes: [] }));
+  try {
+    const status = await cli(['status', '--config', config]);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain('lease_tll');
+    expect(status.stdout).toContain(`a cluster runs from ${runDir} (supervisor pid ${supervisor.pid})`);
+    const r = await cli(['down', '--config', config]);
+    expect(r.stderr).toContain(`${config} is invalid`);
+    expect(r.stdout).toContain(`stopping the cluster in ${runDir} (supervisor pid ${supervisor.pid})`);
+    expect(r.code).toBe(0);
+    await exited;
+  } finally {
+    supervisor.kill('SIGKILL');
+  }
+}, 30_000);
