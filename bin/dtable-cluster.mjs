@@ -10,5 +10,6 @@ try {
   process.exit(2);
 }
 register();
-const { main } = await import('../infra/cli/main.ts');
+const { main, dropOutputToClosedPipes } = await import('../infra/cli/main.ts');
+dropOutputToClosedPipes();
 process.exitCode = await main(process.argv.slice(2));

@@ -49,6 +49,20 @@ export async function loadCommand(name: string): Promise<CliCommand | null> {
   return command;
 }
 
+/**
+ * Output to a reader that went away (`dtable-cluster render --out x | head -1`) is dropped: the
+ * command still finishes its work (a half-done `up` or `drain` would be worse than lost lines)
+ * and exits with its own code, without node's EPIPE stack trace. For the CLI's entry point only.
+ */
+export function dropOutputToClosedPipes(streams: readonly NodeJS.WriteStream[] = [process.stdout, process.stderr]): void {
+  for (const stream of streams) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
+      stream.write = () => true;
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   try {

@@ -246,3 +246,16 @@ it('down stops a running cluster from its run dir state when cluster.yaml has be
     supervisor.kill('SIGKILL');
   }
 }, 30_000);
+
+describe('output to a closed pipe (`| head -1`) ends quietly, exit 0', () => {
+  it.each(['--help', 'validate', 'schema', 'render --out RENDERED', 'status --help'])('%s', async (line) => {
+    const args = line.replace('RENDERED', join(tmp, 'rendered-epipe')).split(' ');
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    // The reader goes away before the CLI has written anything: every write of it fails (EPIPE).
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise((resolve) => child.once('close', resolve));
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  }, 30_000);
+});
