@@ -56,6 +56,12 @@ const ONE_WRITE_LIMIT = 1024;
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 /** A body that came whole with its head, up to this size, is copied out of the read buffer; larger ones go in BufferPool. */
 const SMALL_BODY = 4096;
+/**
+ * Bytes a pooled body buffer keeps free before the body: the node's request head is written there,
+ * and head and body go out in one write of one buffer (no cork and writev, no second write). A
+ * longer head is written on its own, before the body.
+ */
+const HEAD_ROOM = 2048;
 /** Request body buffers kept for reuse, per engine, at most (what the load does not use decays: BufferPool). */
 const BODY_POOL_BYTES = 256 * 1024 * 1024;
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
@@ -291,6 +297,7 @@ export class RawConnection implements ResponseSink {
   private requestHead = '';
   private headPrefix = '';
   private headerText = '';
+  /** When re-sends stop (performance.now() ms), set at the first attempt; 0 before it. */
   private deadline = 0;
   private backoffMs = 10;
   private socketRetries = 0;
@@ -449,8 +456,9 @@ export class RawConnection implements ResponseSink {
       this.body = this.bufShared ? Buffer.from(b) : b;
       this.bodyPooled = false;
     } else {
-      // Into a reused buffer: the part that came with the head is copied, the rest is read in place.
-      this.bodyBuf = this.bodies.take(head.contentLength);
+      // Into a reused buffer, after room for the node's head: the part that came with the head is
+      // copied, the rest is read in place.
+      this.bodyBuf = this.bodies.take(HEAD_ROOM + head.contentLength).subarray(HEAD_ROOM);
       this.bodyAt = buf.copy(this.bodyBuf, 0, headBytes, Math.min(buf.length, total));
     }
     if (buf.length < total) {
@@ -534,7 +542,7 @@ export class RawConnection implements ResponseSink {
     this.counted = true;
     this.requestHead = '';
     this.headerText = h.upstreamHeaders;
-    this.deadline = Date.now() + f.retryDeadlineMs;
+    this.deadline = 0;
     this.backoffMs = 10;
     this.socketRetries = 0;
     this.responded = false;
@@ -545,6 +553,9 @@ export class RawConnection implements ResponseSink {
   private route(): void {
     if (this.state !== State.Serving) return;
     const f = this.f;
+    // One clock read per attempt: the deadline (first attempt) and the latency's start.
+    const now = performance.now();
+    if (this.deadline === 0) this.deadline = now + f.retryDeadlineMs;
     const u = this.key === NO_BASE ? f.routes.any() : f.routes.target(this.key);
     if (u === null) {
       this.retryLater('no_route', f.noNode);
@@ -559,12 +570,21 @@ export class RawConnection implements ResponseSink {
       this.requestHead = `${this.method} ${u.pathPrefix}${this.url} HTTP/1.1\r\n${this.headerText}`;
       this.headPrefix = u.pathPrefix;
     }
-    this.sentAt = performance.now();
-    this.conn = u.raw.send(this, this.requestHead, this.body, this.method === 'HEAD');
+    // A pooled body no earlier attempt's write may still hold has HEAD_ROOM free before it: the
+    // head goes there, and the request out in one write.
+    const body = this.body;
+    let whole: Buffer | null = null;
+    if (body !== null && this.bodyPooled && !this.bodyHeld && body.byteOffset >= this.requestHead.length) {
+      const headBytes = this.requestHead.length;
+      whole = Buffer.from(body.buffer, body.byteOffset - headBytes, headBytes + body.length);
+      whole.write(this.requestHead, 0, 'latin1');
+    }
+    this.sentAt = now;
+    this.conn = u.raw.send(this, this.requestHead, body, this.method === 'HEAD', whole, now);
   }
 
   private retryLater(reason: 'no_route' | 'misdirected' | 'connect', otherwise: LocalAnswer): void {
-    const left = this.deadline - Date.now();
+    const left = this.deadline - performance.now();
     if (left <= 0) {
       this.finishLocal(otherwise);
       return;
@@ -579,8 +599,9 @@ export class RawConnection implements ResponseSink {
 
   onResponse(status: number, head: string, untilClose: boolean, first: Buffer | null): Relay {
     const u = this.upstream!;
-    u.stats.observeLatency((performance.now() - this.sentAt) / 1000);
-    if (status === 421 && Date.now() < this.deadline) {
+    const now = performance.now();
+    u.stats.observeLatency((now - this.sentAt) / 1000);
+    if (status === 421 && now < this.deadline) {
       this.discarding = true;
       return Relay.Done;
     }
@@ -658,7 +679,7 @@ export class RawConnection implements ResponseSink {
       this.retryLater('connect', f.nodeDown);
       return;
     }
-    if (kind === 'socket' && isIdempotent(this.method) && this.socketRetries < 2 && Date.now() < this.deadline) {
+    if (kind === 'socket' && isIdempotent(this.method) && this.socketRetries < 2 && performance.now() < this.deadline) {
       // A kept-alive socket closed by the node under us, or a node that died mid-request. Only an
       // idempotent request may be sent again: the node may have processed it (RFC 9110 section 9.2.2).
       this.socketRetries += 1;
