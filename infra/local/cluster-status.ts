@@ -9,7 +9,8 @@ import { EtcdMaintenance } from '../../runtime/cluster/etcd/maintenance.ts';
 import { keyspace } from '../../runtime/cluster/keyspace.ts';
 import type { Plan } from '../plan/types.ts';
 import { consoleUrl } from './endpoints.ts';
-import { readState, runningSupervisor, type RunDirLayout } from './run-dir.ts';
+import { runningLocalMariadb } from './mariadb.ts';
+import { readState, runningSupervisor, type ProcessState, type RunDirLayout } from './run-dir.ts';
 import { probe } from './supervisor.ts';
 
 export interface NodeStatus {
@@ -96,10 +97,32 @@ export interface ClusterStatus {
   storage: { kind: 'filesystem'; dir: string } | { kind: 'mariadb'; address: string; database: string; healthy: boolean };
   nodes: NodeStatus[];
   monitor: { leader: string | null; replicas: Array<{ monitor_id: string; healthy: boolean }> };
-  assignment: { epoch: number | null; assigned: number; buckets: Record<string, string> } | null;
+  assignment: AssignmentJson | null;
   processes: Array<{ name: string; kind: string; pid: number | null; status: string }>;
   /** Why the etcd part is missing, when it is. */
   error?: string;
+}
+
+/**
+ * `status --json`'s assignment. `buckets` is a lookup map (bucket → node id); its keys do not come
+ * out in bucket order (JSON.parse and JSON.stringify put integer-like keys such as "10" before
+ * "0a"), so `by_bucket` lists all 256 buckets in order, node_id null when unassigned.
+ */
+export interface AssignmentJson {
+  epoch: number | null;
+  assigned: number;
+  buckets: Record<string, string>;
+  by_bucket: Array<{ bucket: string; node_id: string | null }>;
+}
+
+export function assignmentJson(assignment: ReadonlyArray<string | null>, epoch: number | null): AssignmentJson {
+  const buckets: Record<string, string> = {};
+  const byBucket = BUCKETS.map((bucket, i) => {
+    const id = assignment[i] ?? null;
+    if (id) buckets[bucket] = id;
+    return { bucket, node_id: id };
+  });
+  return { epoch, assigned: Object.keys(buckets).length, buckets, by_bucket: byBucket };
 }
 
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -171,6 +194,15 @@ export function bucketCounts(assignment: ReadonlyArray<string | null>): Map<stri
   return counts;
 }
 
+/** The supervisor's children, after the local MariaDB `up` started for the bases (it is not the supervisor's child). */
+function processRows(layout: RunDirLayout, children: readonly ProcessState[]): ClusterStatus['processes'] {
+  const db = runningLocalMariadb(layout.root);
+  return [
+    ...(db === null ? [] : [{ name: 'mariadb', kind: 'mariadb', pid: db, status: 'running' }]),
+    ...children.map((p) => ({ name: p.name, kind: p.kind, pid: p.pid, status: p.status })),
+  ];
+}
+
 export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<ClusterStatus> {
   const state = readState(layout);
   const supPid = runningSupervisor(layout);
@@ -229,7 +261,7 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     })),
     monitor: { leader: null, replicas: plan.monitors.map((m, i) => ({ monitor_id: m.monitorId, healthy: monHealth[i]! })) },
     assignment: null,
-    processes: (supPid !== null ? (state?.processes ?? []) : []).map((p) => ({ name: p.name, kind: p.kind, pid: p.pid, status: p.status })),
+    processes: processRows(layout, supPid !== null ? (state?.processes ?? []) : []),
   };
   // etcd 3.4's /health is false while an alarm is raised, so quorum and alarms come from
   // Maintenance.Status of each member.
@@ -289,11 +321,7 @@ export async function collectStatus(plan: Plan, layout: RunDirLayout): Promise<C
     }
     status.nodes = [...rows.values()];
     status.monitor.leader = view.leader();
-    const buckets: Record<string, string> = {};
-    assignment.forEach((id, i) => {
-      if (id) buckets[BUCKETS[i]!] = id;
-    });
-    status.assignment = { epoch: view.epoch()?.epoch ?? null, assigned: Object.keys(buckets).length, buckets };
+    status.assignment = assignmentJson(assignment, view.epoch()?.epoch ?? null);
   } finally {
     await closeView(v);
   }

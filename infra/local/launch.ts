@@ -25,7 +25,7 @@ import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
 import type { ClusterCerts } from './tls.ts';
 import { STOP_ORDER, Supervisor, type SupervisorOptions } from './supervisor.ts';
 import { ClusterRunningError, LocalClusterError } from './errors.ts';
-import { findMariadbBinaries, localMariadbDir, mariadbPidFile, startLocalMariadb, type LocalMariadb } from './mariadb.ts';
+import { findMariadbBinaries, runningLocalMariadb, startLocalMariadb, type LocalMariadb } from './mariadb.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -79,7 +79,7 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   const { layout, plan, specs } = cluster;
   acquireLock(layout);
   const out = opts.out;
-  const db = runningMariadb(layout);
+  const db = runningLocalMariadb(layout.root);
   const leftovers = [...leftoverProcesses(layout), ...(db === null ? [] : [{ name: 'mariadb', pid: db }])];
   if (leftovers.length > 0) {
     releaseLock(layout);
@@ -295,25 +295,9 @@ export interface StopResult {
   readonly orphansKilled: readonly string[];
 }
 
-/** The pid of the run dir's local mariadbd when one runs (its pid file names a live mariadbd), else null. */
-function runningMariadb(layout: RunDirLayout): number | null {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(mariadbPidFile(localMariadbDir(layout.root)), 'utf8').trim());
-  } catch {
-    return null;
-  }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mariadbd') ? pid : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The local MariaDB left by a dead supervisor: SIGTERM, then SIGKILL. */
 async function stopOrphanMariadb(layout: RunDirLayout): Promise<boolean> {
-  const pid = runningMariadb(layout);
+  const pid = runningLocalMariadb(layout.root);
   if (pid === null) return false;
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 30_000;

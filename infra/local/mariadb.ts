@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import mariadb, { type Connection } from 'mariadb';
 import { LocalClusterError } from './errors.ts';
+import { isAlive } from './run-dir.ts';
 
 /** mariadbd or mariadb-install-db is not installed. */
 export class MariadbBinaryMissingError extends LocalClusterError {
@@ -65,6 +66,22 @@ export function localMariadbDir(runDir: string): string {
 /** mariadbd's pid file below `dir` (read by `down` when the supervisor died). */
 export function mariadbPidFile(dir: string): string {
   return join(dir, 'mariadbd.pid');
+}
+
+/** The pid of the run dir's local mariadbd when one runs (its pid file names a live mariadbd), else null. */
+export function runningLocalMariadb(runDir: string): number | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(mariadbPidFile(localMariadbDir(runDir)), 'utf8').trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return null;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mariadbd') ? pid : null;
+  } catch {
+    return null;
+  }
 }
 
 /** A unix socket path must fit sun_path (108 bytes); long run dirs get one in the temp dir. */

@@ -16,7 +16,8 @@ them. --json prints one object for scripts: web.url, proxy.url, proxy.admin_url,
 etcd.endpoints[], etcd.members[] {name, db_size_bytes, db_size_in_use_bytes, is_leader, ...},
 etcd.revision, etcd.compact_revision, etcd.alarms[], etcd.advice[],
 storage {kind, address, database, healthy | dir}, nodes[] {node_id, node_url, local_node_url, live, buckets,
-owned, weight, load}, monitor.leader, assignment {epoch, buckets: {hh: node_id}}, processes[].
+owned, weight, load}, monitor.leader, assignment {epoch, assigned, by_bucket: [{bucket, node_id}] in
+bucket order, buckets: {hh: node_id} for lookups}, processes[] (the local MariaDB among them).
 Exit code 0 when etcd answers without alarms and every node of the plan is live, 1 otherwise.
 
 Options:
