@@ -19,13 +19,16 @@ export interface LoadPlan {
   assignment: string[];
 }
 
+/** What a bucket's load is measured in: operations per second, or bytes in memory on an idle cluster. */
+export type LoadMetric = 'ops_per_sec' | 'bytes';
+
 /**
  * Per-bucket load from the nodes' reports: `ops_per_sec` as reported by the node the bucket is
  * assigned to (else by any node). When no bucket has any operations, `bytes` is used instead, so an
  * idle cluster can still be evened out by memory.
  */
-export function bucketLoads(assignment: ReadonlyArray<string | null>, loads: ReadonlyMap<string, LoadValue>): number[] {
-  const pick = (metric: 'ops_per_sec' | 'bytes') =>
+export function bucketLoadsOf(assignment: ReadonlyArray<string | null>, loads: ReadonlyMap<string, LoadValue>): { metric: LoadMetric; load: number[] } {
+  const pick = (metric: LoadMetric) =>
     BUCKETS.map((b, i) => {
       const own = assignment[i] ? loads.get(assignment[i]!)?.buckets[b] : undefined;
       if (own) return own[metric];
@@ -34,7 +37,11 @@ export function bucketLoads(assignment: ReadonlyArray<string | null>, loads: Rea
       return v;
     });
   const ops = pick('ops_per_sec');
-  return ops.some((x) => x > 0) ? ops : pick('bytes');
+  return ops.some((x) => x > 0) ? { metric: 'ops_per_sec', load: ops } : { metric: 'bytes', load: pick('bytes') };
+}
+
+export function bucketLoads(assignment: ReadonlyArray<string | null>, loads: ReadonlyMap<string, LoadValue>): number[] {
+  return bucketLoadsOf(assignment, loads).load;
 }
 
 function stats(nodeLoad: ReadonlyMap<string, number>): LoadStats {

@@ -1,5 +1,6 @@
 // `dtable-cluster rebalance [--dry-run]`: asks the monitor leader for a load-aware rebalance.
-import { requestRebalance, RebalanceError } from '../../../runtime/cluster/etcd/requests.ts';
+import { requestRebalance, RebalanceError, type RebalanceResult } from '../../../runtime/cluster/etcd/requests.ts';
+import { bucketLoadsOf, type LoadMetric } from '../../../runtime/cluster/rebalance.ts';
 import { keyspace } from '../../../runtime/cluster/keyspace.ts';
 import { closeView } from '../../local/cluster-status.ts';
 import { openViewOrExplain } from '../cluster-view.ts';
@@ -10,7 +11,8 @@ const help = `Usage: dtable-cluster rebalance [--dry-run] [--budget N] [--json] 
 
 Asks the monitor leader to even out load across nodes, using the per-bucket load the nodes
 publish, moving at most the monitor's move budget (or --budget N) buckets. Prints the moves and
-the load before and after. --dry-run only prints the plan.
+the load per node before and after: operations per second, or bytes in memory while no bucket
+has operations. --dry-run only prints the plan.
 
 Options:
       --dry-run       compute and print the plan without applying it
@@ -19,6 +21,22 @@ Options:
   -c, --config FILE   cluster file (default ./cluster.yaml)
       --run-dir DIR   overrides local.run_dir
 `;
+
+const UNIT: Record<LoadMetric, string> = { ops_per_sec: 'ops/s', bytes: 'bytes in memory (no bucket has operations)' };
+
+export function formatRebalance(r: RebalanceResult, dryRun: boolean, metric: LoadMetric): string {
+  const { moves, before, after } = r.plan;
+  const head =
+    moves.length === 0
+      ? `already balanced: nothing to move${dryRun ? ' (dry run)' : ''}`
+      : `${dryRun ? 'plan (dry run, nothing moved)' : r.applied ? `applied by ${r.monitorId}, epoch ${r.epoch}` : 'not applied'}: ${moves.length} move(s)`;
+  const n = (x: number) => (metric === 'bytes' ? String(Math.round(x)) : x.toFixed(2));
+  return [
+    head,
+    ...moves.map((m) => `  ${m.bucket}  ${m.from ?? '(none)'} -> ${m.to}`),
+    `load per node, ${UNIT[metric]}: max ${n(before.max)}${moves.length ? ` -> ${n(after.max)}` : ''}, mean ${n(before.mean)}`,
+  ].join('\n');
+}
 
 export const command: CliCommand = {
   name: 'rebalance',
@@ -48,13 +66,9 @@ export const command: CliCommand = {
         process.stdout.write(`${JSON.stringify({ applied: r.applied, epoch: r.epoch, monitor_id: r.monitorId, ...r.plan }, null, 2)}\n`);
         return 0;
       }
-      const { moves, before, after } = r.plan;
-      const lines = [
-        `${dryRun ? 'plan (dry run, nothing moved)' : r.applied ? `applied by ${r.monitorId}, epoch ${r.epoch}` : 'not applied'}: ${moves.length} move(s)`,
-        ...moves.map((m) => `  ${m.bucket}  ${m.from ?? '(none)'} -> ${m.to}`),
-        `load per node: max ${before.max.toFixed(2)} -> ${after.max.toFixed(2)}, mean ${before.mean.toFixed(2)}`,
-      ];
-      process.stdout.write(`${lines.join('\n')}\n`);
+      // The metric the monitor measured with, by its own rule on the loads the nodes publish.
+      const { metric } = bucketLoadsOf(v.view.assignment(), v.view.loads());
+      process.stdout.write(`${formatRebalance(r, dryRun, metric)}\n`);
       return 0;
     } catch (err) {
       if (err instanceof RebalanceError) {
