@@ -31,10 +31,16 @@ export class PortInUseError extends LocalClusterError {
     readonly port: number,
     readonly instance: string,
     readonly slot: string,
+    /** The cluster of the same cluster file running from another run dir, when it is the one on these ports. */
+    readonly runningCluster?: { runDir: string; pid: number },
   ) {
     super(
-      `port ${port} on ${host} (${instance}, slot ${slot}) is already in use`,
-      `stop whatever listens on ${port}, or move the local ports in cluster.yaml: ` +
+      `port ${port} on ${host} (${instance}, slot ${slot}) is already in use` +
+        (runningCluster ? `: by the cluster running from ${runningCluster.runDir} (supervisor pid ${runningCluster.pid})` : ''),
+      (runningCluster
+        ? `one cluster.yaml runs once on its ports: \`npx dtable-cluster down --run-dir ${runningCluster.runDir}\` stops that one; or `
+        : `stop whatever listens on ${port}, or `) +
+        `move the local ports in cluster.yaml: ` +
         `\`local: { base_port: N }\` shifts every port, \`local: { ports: { "${slot}": N } }\` moves this one`,
     );
   }

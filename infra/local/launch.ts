@@ -3,7 +3,7 @@
 // starts that supervisor in the background and returns once it reports ready; `stopCluster` is
 // `down`.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plan, RenderedFile } from '../plan/types.ts';
@@ -16,6 +16,7 @@ import {
   readState,
   releaseLock,
   runDirLayout,
+  runDirsStartedFrom,
   runningSupervisor,
   type ProcessState,
   type RunDirLayout,
@@ -24,7 +25,7 @@ import { enableEtcdAccessControl, localCertificates } from './rbac.ts';
 import { ensureSecrets, type ClusterSecrets } from './secrets.ts';
 import type { ClusterCerts } from './tls.ts';
 import { STOP_ORDER, Supervisor, type SupervisorOptions } from './supervisor.ts';
-import { ClusterRunningError, LocalClusterError } from './errors.ts';
+import { ClusterRunningError, LocalClusterError, PortInUseError } from './errors.ts';
 import { findMariadbBinaries, runningLocalMariadb, startLocalMariadb, type LocalMariadb } from './mariadb.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -77,6 +78,7 @@ export interface ForegroundOptions {
  */
 export async function runForeground(cluster: LocalCluster, opts: ForegroundOptions): Promise<number> {
   const { layout, plan, specs } = cluster;
+  const fresh = !existsSync(layout.root);
   acquireLock(layout);
   const out = opts.out;
   const db = runningLocalMariadb(layout.root);
@@ -116,7 +118,16 @@ export async function runForeground(cluster: LocalCluster, opts: ForegroundOptio
   process.on('SIGHUP', onSignal);
   process.on('SIGUSR2', onRestart);
   try {
-    await checkPortsFree(specs);
+    await checkPortsFree(specs).catch((err: unknown) => {
+      if (!(err instanceof PortInUseError)) throw err;
+      // Most often the same cluster.yaml already running from another run dir: say so.
+      const other = runDirsStartedFrom(cluster.configFile)
+        .filter((root) => root !== layout.root)
+        .map((root) => ({ runDir: root, pid: runningSupervisor(runDirLayout(root)) }))
+        .find((c): c is { runDir: string; pid: number } => c.pid !== null);
+      if (fresh) rmSync(layout.root, { recursive: true, force: true });
+      throw other ? new PortInUseError(err.host, err.port, err.instance, err.slot, other) : err;
+    });
     const secrets = ensureSecrets(plan, layout.secretsFile);
     if (plan.etcd.tls) await localCertificatesOf(plan);
     mkdirSync(layout.configDir, { recursive: true });
@@ -219,6 +230,7 @@ export async function runDetached(cluster: LocalCluster, cliArgv: readonly strin
   const { layout } = cluster;
   const holder = runningSupervisor(layout);
   if (holder !== null) throw new ClusterRunningError(layout.root, holder);
+  const fresh = !existsSync(layout.root);
   mkdirSync(layout.logDir, { recursive: true });
   const fd = openSync(layout.supervisorLog, 'a');
   const logStart = statSync(layout.supervisorLog).size;
@@ -257,6 +269,8 @@ export async function runDetached(cluster: LocalCluster, cliArgv: readonly strin
     if (exitCode !== null || !isAlive(pid)) {
       await sleep(50);
       echo();
+      // Refused before starting anything (its error is echoed above): leave no run dir behind.
+      if (fresh && readState(layout) === null) rmSync(layout.root, { recursive: true, force: true });
       return exitCode || 1;
     }
     await sleep(100);

@@ -2,6 +2,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -259,3 +260,29 @@ describe('output to a closed pipe (`| head -1`) ends quietly, exit 0', () => {
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   }, 30_000);
 });
+
+it('up --detach in another run dir while the cluster runs names that cluster as the holder of the port, and leaves no run dir', async () => {
+  const dir = mkdtempSync(join(tmp, 'second-up-'));
+  const config = join(dir, 'cluster.yaml');
+  writeFileSync(config, readFileSync(join(ROOT, 'cluster.yaml'), 'utf8').replace(/base_port: \d+/, 'base_port: 1300'));
+  // The running cluster: a live supervisor with its lock and state in .run/seatable, holding every
+  // port of the plan (so nothing of the second `up` can start).
+  const supervisor = spawn('sleep', ['600'], { stdio: 'ignore' });
+  const running = join(dir, '.run', 'seatable');
+  mkdirSync(running, { recursive: true });
+  writeFileSync(join(running, 'supervisor.pid'), `${supervisor.pid}\n`);
+  writeFileSync(join(running, 'state.json'), JSON.stringify({ supervisorPid: supervisor.pid, configFile: config, phase: 'ready', startedAt: new Date().toISOString(), processes: [] }));
+  const servers = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => new Promise<Server>((resolve) => { const s = createServer().listen(1300 + i, '127.0.0.1', () => resolve(s)); })),
+  );
+  try {
+    const other = join(dir, 'other');
+    const r = await cli(['up', '--detach', '--config', config, '--run-dir', other]);
+    expect(r.code).toBe(1);
+    expect(`${r.stdout}${r.stderr}`).toContain(`is already in use: by the cluster running from ${running} (supervisor pid ${supervisor.pid})`);
+    expect(existsSync(other)).toBe(false);
+  } finally {
+    supervisor.kill('SIGKILL');
+    for (const s of servers) s.close();
+  }
+}, 60_000);
