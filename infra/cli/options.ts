@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ClusterConfigError, formatIssue, type ClusterIssue } from '../model/errors.ts';
 import { loadClusterFile } from '../model/load.ts';
+import { didYouMean } from '../model/suggest.ts';
 import type { ClusterModel } from '../model/schema.ts';
 import { PlanError, resolvePlan } from '../plan/resolve.ts';
 import type { Plan, Target } from '../plan/types.ts';
@@ -28,12 +29,30 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 export const CONFIG_OPTION = { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG } } as const satisfies Options;
 export const TARGET_OPTION = { target: { type: 'string', short: 't', default: 'docker' } } as const satisfies Options;
 
-/** node:util parseArgs, with its errors turned into UsageError naming the command. */
-export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+/**
+ * node:util parseArgs, with its errors turned into UsageError naming the command: an unknown flag
+ * gets a "did you mean", and a value starting with a dash (`--budget -1`) is taken as the value
+ * (`--budget=-1`) unless it is one of the command's flags, so the command's own check of the
+ * value speaks instead of node's "argument is ambiguous".
+ */
+export function parseFlags<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>> {
+  const flags = new Map<string, 'string' | 'boolean'>();
+  for (const [name, o] of Object.entries(options)) {
+    flags.set(`--${name}`, o.type);
+    if (o.short) flags.set(`-${o.short}`, o.type);
+  }
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals });
   } catch (err) {
-    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      const i = argv.findIndex((a, k) => flags.get(a) === 'string' && argv[k + 1]?.startsWith('-') && !flags.has(argv[k + 1]!.replace(/=.*/, '')));
+      if (i >= 0) return parseFlags(command, [...argv.slice(0, i), `${argv[i]}=${argv[i + 1]}`, ...argv.slice(i + 2)], options, allowPositionals);
+    }
+    let message = e.message.replace(/\. To specify a positional argument.*$/s, '');
+    const unknown = e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(--?[^'=]+)/.exec(e.message)?.[1] : undefined;
+    const suggestion = unknown?.startsWith('--') ? didYouMean(unknown, [...flags.keys()].filter((f) => f.startsWith('--'))) : null;
+    if (suggestion) message += ` (did you mean "${suggestion}"?)`;
     throw new UsageError(`${command}: ${message}`, `run \`npx dtable-cluster ${command} --help\``);
   }
 }

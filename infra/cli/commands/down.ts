@@ -50,7 +50,7 @@ export const command: CliCommand = {
         const t0 = Date.now();
         const r = await stopCluster(layout, out);
         if (r.wasRunning) out.line(`stopped in ${((Date.now() - t0) / 1000).toFixed(1)}s; data kept in ${layout.root}`);
-        else if (r.orphansKilled.length) out.line(`no supervisor was running; stopped the processes it left:  ${r.orphansKilled.join(', ')}`);
+        else if (r.orphansKilled.length) out.line(`no supervisor was running; stopped the processes it left: ${r.orphansKilled.join(', ')}`);
         else out.line(`no cluster is running in ${layout.root}`);
       }
       return 0;

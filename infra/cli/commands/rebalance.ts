@@ -52,8 +52,8 @@ export const command: CliCommand = {
     });
     let budget: number | undefined;
     if (values.budget !== undefined) {
-      budget = Number(values.budget);
-      if (!Number.isInteger(budget) || budget < 0) throw new UsageError(`rebalance: --budget must be a whole number >= 0, got "${values.budget}"`);
+      budget = /^\d{1,6}$/.test(values.budget) ? Number(values.budget) : 0;
+      if (budget < 1) throw new UsageError(`rebalance: --budget must be a positive whole number (buckets to move at most), got "${values.budget}"`);
     }
     const runDir = values['run-dir'];
     const { plan } = loadPlan({ config: values.config, target: 'local', ...(runDir !== undefined ? { runDir } : {}) });

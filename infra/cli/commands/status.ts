@@ -34,15 +34,15 @@ export function formatStatus(s: ClusterStatus): string {
   const sup = s.supervisor;
   lines.push(`cluster ${s.cluster}  run dir ${s.run_dir}`);
   lines.push(sup.running ? `supervisor pid ${sup.pid} (${sup.phase})` : 'supervisor: not running');
-  lines.push(`web    ${s.web.url}  ${yes(s.web.healthy)}`);
-  lines.push(`proxy  ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
+  lines.push(`web     ${s.web.url}  ${yes(s.web.healthy)}`);
+  lines.push(`proxy   ${s.proxy.url}  admin ${s.proxy.admin_url}  ${yes(s.proxy.healthy)}`);
   lines.push(`console ${s.console.url}`);
   const e = s.etcd;
   const size = (m: ClusterStatus['etcd']['members'][number]) =>
     m.db_size_bytes === null ? '' : ` ${mib(m.db_size_bytes)} (${mib(m.db_size_in_use_bytes ?? 0)} in use)`;
-  lines.push(`etcd   ${e.healthy ? 'quorum' : 'NO QUORUM'}: ${e.members.map((m) => `${m.name} ${m.reachable || m.healthy ? 'up' : 'DOWN'}${m.is_leader ? ' leader' : ''}${size(m)}`).join(', ')}`);
+  lines.push(`etcd    ${e.healthy ? 'quorum' : 'NO QUORUM'}: ${e.members.map((m) => `${m.name} ${m.reachable || m.healthy ? 'up' : 'DOWN'}${m.is_leader ? ' leader' : ''}${size(m)}`).join(', ')}`);
   if (e.revision !== null) {
-    lines.push(`       revision ${e.revision}, compacted up to ${e.compact_revision ?? '?'}, quota ${mib(e.quota_backend_bytes)}, alarms ${e.alarms.length === 0 ? 'none' : [...new Set(e.alarms.map((a) => a.alarm))].join(', ')}`);
+    lines.push(`        revision ${e.revision}, compacted up to ${e.compact_revision ?? '?'}, quota ${mib(e.quota_backend_bytes)}, alarms ${e.alarms.length === 0 ? 'none' : [...new Set(e.alarms.map((a) => a.alarm))].join(', ')}`);
   }
   for (const a of e.advice) lines.push(`! ${a}`);
   const st = s.storage;

@@ -101,8 +101,41 @@ it('an unknown command exits 2 with a suggestion', async () => {
 it('an unknown flag exits 2 pointing at the command help', async () => {
   const r = await cli(['validate', '--confg', 'x']);
   expect(r.code).toBe(2);
-  expect(r.stderr).toBe("dtable-cluster: validate: Unknown option '--confg'\n  hint: run `npx dtable-cluster validate --help`\n");
+  expect(r.stderr).toBe("dtable-cluster: validate: Unknown option '--confg' (did you mean \"--config\"?)\n  hint: run `npx dtable-cluster validate --help`\n");
 });
+
+it('a mistyped flag gets a suggestion, as a mistyped command does', async () => {
+  const r = await cli(['status', '--jsn']);
+  expect(r).toMatchObject({ code: 2, stderr: "dtable-cluster: status: Unknown option '--jsn' (did you mean \"--json\"?)\n  hint: run `npx dtable-cluster status --help`\n" });
+});
+
+it.each(['-1', '0', 'x'])('rebalance --budget %s says the budget must be a positive whole number, exit 2', async (v) => {
+  const r = await cli(['rebalance', '--budget', v]);
+  expect(r).toMatchObject({ code: 2, stderr: `dtable-cluster: rebalance: --budget must be a positive whole number (buckets to move at most), got "${v}"\n` });
+});
+
+it('down after the supervisor was killed names the processes it stopped, one space after the colon', async () => {
+  const dir = mkdtempSync(join(tmp, 'orphans-'));
+  const config = join(dir, 'cluster.yaml');
+  writeFileSync(config, readFileSync(join(ROOT, 'cluster.yaml'), 'utf8'));
+  // A process `up` started from this cluster file (its command line names it), its supervisor gone.
+  const orphan = spawn('bash', ['-c', 'sleep 600; :', config], { stdio: 'ignore', detached: true });
+  const runDir = join(dir, 'run');
+  mkdirSync(runDir, { recursive: true });
+  const proc = { name: 'etcd-01', kind: 'etcd', pid: orphan.pid, status: 'running', healthUrl: '', logFile: '', configFile: config };
+  writeFileSync(join(runDir, 'state.json'), JSON.stringify({ supervisorPid: 1 << 22, configFile: config, phase: 'ready', startedAt: new Date().toISOString(), processes: [proc] }));
+  try {
+    const r = await cli(['down', '--config', config, '--run-dir', runDir]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('no supervisor was running; stopped the processes it left: etcd-01\n');
+  } finally {
+    try {
+      process.kill(-orphan.pid!, 'SIGKILL');
+    } catch {
+      /* stopped */
+    }
+  }
+}, 30_000);
 
 it('--help lists every command of the CLI contract', async () => {
   const r = await cli(['--help']);
