@@ -39,11 +39,15 @@ class HttpError extends Error {
 
 const createBody = z.object({ name: z.string().trim().min(1).max(255), workspace_id: z.number().int().min(1).optional() });
 
-function apiToken(header: string | undefined): string {
+/** The token of `Authorization: Token <token>`; `needs` names the one the endpoint wants. */
+function bearerToken(header: string | undefined, needs: 'admin token' | 'api token'): string {
   const m = /^(?:Token|Bearer)\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) throw new HttpError(401, 'missing Authorization: Token <api token>');
+  if (!m) throw new HttpError(401, `missing Authorization: Token <${needs}>`);
   return m[1]!;
 }
+
+/** `error_type` of the errors this role answers itself, by status. */
+const ERROR_TYPES: Record<number, string> = { 400: 'bad_request', 401: 'unauthorized', 403: 'forbidden' };
 
 function sameSecret(a: string, b: string): boolean {
   const x = createHash('sha256').update(a).digest();
@@ -58,7 +62,8 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err instanceof HttpError ? err.status : (err.statusCode ?? 500);
     if (status >= 500) return reply.code(status).send({ error_msg: status === 503 ? err.message : 'internal server error' });
-    return reply.code(status).send({ error_type: err.code ?? 'bad_request', error_msg: err.message });
+    const type = err instanceof HttpError ? (ERROR_TYPES[status] ?? 'bad_request') : (err.code ?? ERROR_TYPES[status] ?? 'bad_request');
+    return reply.code(status).send({ error_type: type, error_msg: err.message });
   });
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ error_msg: `no route ${req.method} ${req.url}` }));
 
@@ -71,7 +76,7 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await registry.metrics()));
 
   app.post('/api/v2.1/dtables/', async (req, reply) => {
-    if (!sameSecret(apiToken(req.headers.authorization), opts.adminToken)) throw new HttpError(401, 'admin token required');
+    if (!sameSecret(bearerToken(req.headers.authorization, 'admin token'), opts.adminToken)) throw new HttpError(401, 'admin token required');
     const r = createBody.safeParse(req.body ?? {});
     if (!r.success) throw new HttpError(400, `invalid request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     const { entry, apiToken: token } = opts.directory.create(r.data.name, r.data.workspace_id);
@@ -82,7 +87,7 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
   app.get('/api/v2.1/dtable/app-access-token/', async (req) => {
     let token: string;
     try {
-      token = apiToken(req.headers.authorization);
+      token = bearerToken(req.headers.authorization, 'api token');
     } catch (err) {
       metrics.accessTokens.inc({ result: 'unauthorized' });
       throw err;

@@ -55,6 +55,20 @@ describe('web lookup role', () => {
     expect(res.json()).toMatchObject({ error_msg: expect.any(String) });
   });
 
+  it('asks for the admin token when base creation comes without Authorization, error_type unauthorized', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/v2.1/dtables/', headers: { 'content-type': 'application/json' }, payload: '{"name":"x"}' });
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toEqual({ error_type: 'unauthorized', error_msg: 'missing Authorization: Token <admin token>' });
+  });
+
+  it('answers a wrong admin token with error_type unauthorized, an unknown api token with forbidden, a bad body with bad_request', async () => {
+    expect((await create('Token nope')).json()).toEqual({ error_type: 'unauthorized', error_msg: 'admin token required' });
+    expect((await accessToken(app, 'f'.repeat(40))).json()).toEqual({ error_type: 'forbidden', error_msg: 'invalid api token' });
+    expect((await create('Token admin', { title: 'x' })).json()).toMatchObject({ error_type: 'bad_request' });
+    const none = await app.inject({ method: 'GET', url: '/api/v2.1/dtable/app-access-token/' });
+    expect(none.json()).toEqual({ error_type: 'unauthorized', error_msg: 'missing Authorization: Token <api token>' });
+  });
+
   it('refuses base creation with a body that has no name', async () => {
     expect((await create('Token admin', { title: 'x' })).statusCode).toBe(400);
   });
