@@ -2,10 +2,9 @@
 // from llhttp (node's own parser, the reference): only SP may follow a Content-Length's digits, an
 // HTAB after `close` is not the close option, and Proxy-Connection: close ends the connection as
 // Connection: close does. Each case was once a difference between the raw engine and llhttp.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
+import { describe, expect, it } from 'vitest';
 import { checkEngine } from './differential.ts';
-import { readUntilClose, startEngines, type RecordingNode } from './harness.ts';
+import { readUntilClose, useEngines } from './harness.ts';
 import { allTo, startInProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 import { startScriptedNode } from '../runtime/proxy/fixtures/scripted-node.ts';
 import { frameRequests } from './llhttp.ts';
@@ -14,14 +13,7 @@ import { parseRequestHead } from '../../runtime/proxy/raw-engine.ts';
 const FROM = { remoteAddress: '127.0.0.1', proto: 'http' };
 
 describe('raw engine against llhttp: field values at the edges', () => {
-  let engines: Awaited<ReturnType<typeof startEngines>>;
-  let node: RecordingNode;
-  let proxies: Map<string, InProcessProxy>;
-  beforeAll(async () => {
-    engines = await startEngines();
-    ({ node, proxies } = engines);
-  });
-  afterAll(() => engines?.close());
+  const engines = useEngines();
 
   // llhttp: HPE_INVALID_CONTENT_LENGTH (only SP may follow the digits). The fast path trims HTAB
   // (trimOws) and accepts, forwarding the line verbatim to the node.
@@ -59,7 +51,7 @@ describe('raw engine against llhttp: field values at the edges', () => {
     const bytes = Buffer.from('GET / HTTP/1.1\r\nHost: p\r\nProxy-Connection: close\r\n\r\nGET /second HTTP/1.1\r\nHost: p\r\n\r\n', 'latin1');
     const ll = frameRequests(bytes);
     expect(ll.requests[0]!.keepAlive).toBe(false);
-    const r = await checkEngine(proxies.get('raw')!.port, node, bytes, [bytes]);
+    const r = await checkEngine(engines.proxies.get('raw')!.port, engines.node, bytes, [bytes]);
     expect(r.problems).toEqual([]);
   });
 
@@ -68,7 +60,7 @@ describe('raw engine against llhttp: field values at the edges', () => {
   it('Connection: close<HTAB> keeps the connection open, as llhttp says', async () => {
     const bytes = Buffer.from('GET / HTTP/1.1\r\nHost: p\r\nConnection: close\t\r\n\r\n', 'latin1');
     expect(frameRequests(bytes).requests[0]!.keepAlive).toBe(true);
-    const r = await checkEngine(proxies.get('raw')!.port, node, bytes, [bytes]);
+    const r = await checkEngine(engines.proxies.get('raw')!.port, engines.node, bytes, [bytes]);
     expect(r.problems).toEqual([]);
   });
 });

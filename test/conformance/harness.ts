@@ -2,6 +2,7 @@
 // on a fresh connection, the statuses come back, and the node records the requests that reached it.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
 import { allTo, startInProcessProxy, type InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 
@@ -195,6 +196,26 @@ export async function startEngines(): Promise<{ node: RecordingNode; proxies: Ma
     async close() {
       for (const p of proxies.values()) await p.close();
       await node.close();
+    },
+  };
+}
+
+/**
+ * startEngines before a describe block's tests and their close after them: `node` and `proxies`
+ * are read inside the tests (they exist once beforeAll has run).
+ */
+export function useEngines(): { readonly node: RecordingNode; readonly proxies: Map<string, InProcessProxy> } {
+  let engines: Awaited<ReturnType<typeof startEngines>> | undefined;
+  beforeAll(async () => {
+    engines = await startEngines();
+  });
+  afterAll(() => engines?.close());
+  return {
+    get node() {
+      return engines!.node;
+    },
+    get proxies() {
+      return engines!.proxies;
     },
   };
 }

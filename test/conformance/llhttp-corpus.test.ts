@@ -2,22 +2,14 @@
 // strict-mode cases only): every engine must answer each input as llhttp frames it, sent whole and
 // byte by byte in two halves.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
+import { describe, expect, it } from 'vitest';
 import { checkEngine } from './differential.ts';
-import { startEngines, type RecordingNode } from './harness.ts';
+import { useEngines } from './harness.ts';
 
 const corpus = JSON.parse(readFileSync(new URL('./fixtures/llhttp-corpus.json', import.meta.url), 'utf8')) as { requests: Array<{ name: string; latin1: string }> };
 
 describe("llhttp's request corpus on every engine", () => {
-  let engines: Awaited<ReturnType<typeof startEngines>>;
-  let node: RecordingNode;
-  let proxies: Map<string, InProcessProxy>;
-  beforeAll(async () => {
-    engines = await startEngines();
-    ({ node, proxies } = engines);
-  });
-  afterAll(() => engines?.close());
+  const engines = useEngines();
 
   it(`answers all ${corpus.requests.length} inputs as llhttp frames them`, async () => {
     const failures: string[] = [];
@@ -25,9 +17,9 @@ describe("llhttp's request corpus on every engine", () => {
     for (const c of corpus.requests) {
       const bytes = Buffer.from(c.latin1, 'latin1');
       const half = Math.floor(bytes.length / 2);
-      for (const [engine, proxy] of proxies) {
+      for (const [engine, proxy] of engines.proxies) {
         for (const pieces of [[bytes], [bytes.subarray(0, half), bytes.subarray(half)]]) {
-          const r = await checkEngine(proxy.port, node, bytes, pieces);
+          const r = await checkEngine(proxy.port, engines.node, bytes, pieces);
           if (r.skipped) skipped += 1;
           if (r.problems.length > 0) failures.push(`${c.name} (${engine}, ${pieces.length} write(s)): ${r.problems.join('; ')}`);
         }

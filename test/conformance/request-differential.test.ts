@@ -4,12 +4,11 @@
 // CONFORMANCE_RUNS sets the number of cases (default 20,000); a failure prints fast-check's seed
 // and path, which CONFORMANCE_SEED and CONFORMANCE_PATH replay.
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PROXY_ENGINES } from '../../runtime/proxy/server.ts';
-import type { InProcessProxy } from '../runtime/proxy/fixtures/in-process-proxy.ts';
 import { checkEngine } from './differential.ts';
 import { pieces, requestCase } from './generate.ts';
-import { startEngines, type RecordingNode } from './harness.ts';
+import { useEngines } from './harness.ts';
 
 const RUNS = Number(process.env.CONFORMANCE_RUNS ?? 20_000);
 const SEED = process.env.CONFORMANCE_SEED === undefined ? undefined : Number(process.env.CONFORMANCE_SEED);
@@ -36,19 +35,12 @@ const REGRESSIONS: Array<[string, number[]]> = [
 ];
 
 describe('request framing: every engine against llhttp', () => {
-  let engines: Awaited<ReturnType<typeof startEngines>>;
-  let node: RecordingNode;
-  let proxies: Map<string, InProcessProxy>;
-  beforeAll(async () => {
-    engines = await startEngines();
-    ({ node, proxies } = engines);
-  });
-  afterAll(() => engines?.close());
+  const engines = useEngines();
 
   it.each(REGRESSIONS)('agrees on a case the generator once found: %j cut at %j', async (text, cuts) => {
     const bytes = Buffer.from(text, 'latin1');
-    for (const [engine, proxy] of proxies) {
-      const r = await checkEngine(proxy.port, node, bytes, pieces({ bytes, cuts }));
+    for (const [engine, proxy] of engines.proxies) {
+      const r = await checkEngine(proxy.port, engines.node, bytes, pieces({ bytes, cuts }));
       expect(r.problems, engine).toEqual([]);
     }
   });
@@ -59,8 +51,8 @@ describe('request framing: every engine against llhttp', () => {
     const outcomes = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(requestCase, async (c) => {
-        for (const [engine, proxy] of proxies) {
-          const r = await checkEngine(proxy.port, node, c.bytes, pieces(c));
+        for (const [engine, proxy] of engines.proxies) {
+          const r = await checkEngine(proxy.port, engines.node, c.bytes, pieces(c));
           if (r.skipped) {
             skipped += 1;
             return;
