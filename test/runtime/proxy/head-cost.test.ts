@@ -3,7 +3,9 @@
 // listed names cost 10 ms against 0.15 ms for the same bytes in another field, and a 4 KiB head
 // sent a byte at a time, re-read with every packet while it might still become a fast-path head,
 // cost over a second of event-loop time. The bounds are ratios against the same bytes in a field
-// nobody reads, measured back to back, and generous: the faults they catch were 15 to 60 times.
+// nobody reads, measured back to back, and generous: reading 3,000 listed names costs 2 to 5 times
+// the plain field (each name is split, trimmed and checked), the faults these catch were 15 to 60
+// times, and a loaded CI machine stretches both sides alike.
 import { describe, expect, it } from 'vitest';
 import { mayBecomeFastHead, parseRequestHead } from '../../../runtime/proxy/raw-engine.ts';
 
@@ -36,7 +38,7 @@ describe('raw engine head reading is linear in the head, whatever Connection lis
     const plain = `GET / HTTP/1.1\r\nHost: p\r\nX-Connection: ${list}\r\n${lines}`;
     const slow = ms(() => parseRequestHead(listed, 1 << 20, FROM), 9);
     const fast = ms(() => parseRequestHead(plain, 1 << 20, FROM), 9);
-    expect(slow).toBeLessThan(Math.max(fast * 5, 2));
+    expect(slow).toBeLessThan(Math.max(fast * 12, 5));
   });
 
   it('a 4 KiB head listing 1,000 names, a byte at a time, costs about what the same bytes in another field cost', () => {
