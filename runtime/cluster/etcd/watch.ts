@@ -13,7 +13,7 @@
 // etcd's progress notifications (`--experimental-watch-progress-notify-interval`, default 10 min).
 import { EventEmitter } from 'node:events';
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { memberClients, nextMember } from './client.ts';
+import { memberClients, memberHealth, nextMember } from './client.ts';
 import { silentLog, type Log } from './log.ts';
 
 export interface KvEntry {
@@ -64,6 +64,9 @@ function toEntry(kv: IKeyValue): KvEntry {
  * `resync` (reason) when a full re-read starts; `member` (index, reason) when the watch moves to
  * another member.
  */
+/** How long a watch remembers that its own probe of a member failed (it moves elsewhere first). */
+const PROBE_FAILURE_MEMORY_MS = 10_000;
+
 export class PrefixWatcher extends EventEmitter {
   private readonly map = new Map<string, KvEntry>();
   private applied = 0;
@@ -76,6 +79,8 @@ export class PrefixWatcher extends EventEmitter {
   private confirmed = 0;
   private readonly members: Etcd3[];
   private member: number;
+  /** When this watch's own probe of each member last failed (Date.now() ms; absent: never). */
+  private readonly probeFailedAt: number[] = [];
   private readonly log: Log;
 
   constructor(
@@ -148,7 +153,10 @@ export class PrefixWatcher extends EventEmitter {
       // what the quorum committed (lagging by its apply delay only).
       this.confirmed = Math.max(this.confirmed, askedAt);
     } catch (err) {
-      if (!this.closed && this.watcher === w && this.member === member) this.moveWatch(`probe failed: ${(err as Error).message}`);
+      if (!this.closed && this.watcher === w && this.member === member) {
+        this.probeFailedAt[member] = Date.now();
+        this.moveWatch(`probe failed: ${(err as Error).message}`);
+      }
     } finally {
       clearTimeout(timer);
       this.probing = false;
@@ -157,10 +165,31 @@ export class PrefixWatcher extends EventEmitter {
 
   /** Re-open the watch on the next member that passed its health probe, resuming after the last applied revision. */
   private moveWatch(reason: string): void {
-    if (this.members.length > 1) this.member = nextMember(this.client, this.member);
+    if (this.members.length > 1) this.member = this.nextMember();
     this.log.warn({ prefix: this.prefix, member: this.member, reason, from: this.applied + 1 }, 'watch moved to another member');
     this.emit('member', this.member, reason);
     this.rewatch();
+  }
+
+  /**
+   * The member to move the watch to: the next one that passed the pool's last health probe and
+   * that this watch's own probe has not seen fail in the last PROBE_FAILURE_MEMORY_MS, else the
+   * next one this watch has not seen fail, else nextMember's choice. A loaded process can see a
+   * healthy member's probe time out too; without this memory, two such moves in a row could bring
+   * the watch back to the silent member it had just left.
+   */
+  private nextMember(): number {
+    const n = this.members.length;
+    const ok = memberHealth(this.client);
+    const now = Date.now();
+    const fresh = (i: number) => now - (this.probeFailedAt[i] ?? 0) >= PROBE_FAILURE_MEMORY_MS;
+    for (const wanted of [(i: number) => ok[i] === true && fresh(i), fresh]) {
+      for (let k = 1; k < n; k++) {
+        const i = (this.member + k) % n;
+        if (wanted(i)) return i;
+      }
+    }
+    return nextMember(this.client, this.member);
   }
 
   async stop(): Promise<void> {
