@@ -4,7 +4,7 @@ import type { CliCommand } from './command.ts';
 import { reportCliError } from './options.ts';
 import { didYouMean } from '../model/suggest.ts';
 
-/** Every command of DESIGN.md section 11, in help order. */
+/** Every command (docs/cli.md), in help order. */
 export const COMMANDS: ReadonlyArray<{ readonly name: string; readonly summary: string }> = [
   { name: 'up', summary: 'start the cluster locally from cluster.yaml' },
   { name: 'down', summary: 'stop the local cluster' },

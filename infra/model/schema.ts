@@ -250,7 +250,7 @@ const etcdTls = z
   .strict()
   .describe('etcd TLS and access control.');
 
-// Where bases live (DESIGN.md section 13). Bases move between nodes with their buckets, so every
+// Where bases live (docs/cluster-yaml.md, storage). Bases move between nodes with their buckets, so every
 // node must reach the same storage: a folder only works when all nodes share one host.
 const sqlIdentifier = z
   .string()

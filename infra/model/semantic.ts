@@ -128,7 +128,7 @@ function isExternal(inst: ModelInstance): boolean {
 
 /**
  * Bases move between nodes with their buckets, so every node must reach the same storage. A
- * folder is shared only by containers of one Docker engine (DESIGN.md section 13).
+ * folder is shared only by containers of one Docker engine (docs/cluster-yaml.md, storage).
  */
 function checkStorage(model: ClusterModel, errors: PathIssue[]): void {
   if (model.storage.kind === 'mariadb') {

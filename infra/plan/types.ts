@@ -92,7 +92,7 @@ export interface MariadbServerPlan {
   readonly image: string;
 }
 
-/** Where bases live (cluster.yaml `storage`, DESIGN.md section 13). */
+/** Where bases live (cluster.yaml `storage`, docs/cluster-yaml.md, storage). */
 export type StoragePlan =
   | { readonly kind: 'filesystem' }
   | {

@@ -1,4 +1,4 @@
-// Plan → rendered config files, one per component instance (DESIGN.md section 10), from the
+// Plan → rendered config files, one per component instance (docs/cluster-yaml.md, Rendered files), from the
 // templates in templates/. Pure and deterministic: the templates are read once at import, and
 // the output depends on the plan only.
 import { readFileSync } from 'node:fs';

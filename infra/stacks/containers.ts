@@ -174,7 +174,7 @@ function specOf(
         env: ['NODE_ENV=production', ...timeZone, `TZ=${instance.timeZone}`],
         secrets,
         ports,
-        // GET /health lives on the admin port (DESIGN.md section 9); 503 until a node is live.
+        // GET /health lives on the admin port (docs/proxy.md, Admin API); 503 until a node is live.
         healthcheck: nodeFetchHealthcheck(instance.adminPort),
       };
     }

@@ -1,4 +1,4 @@
-// The sticky bucket table of DESIGN.md section 5. Quotas by largest remainder; each node keeps
+// The sticky bucket table (docs/monitor.md, What it does). Quotas by largest remainder; each node keeps
 // min(current, quota) of the buckets it holds; only the excess and orphaned buckets move, onto
 // nodes under quota. That is the minimum: any valid assignment must move every bucket beyond what
 // the kept ones cover. Ties between equal remainders go to nodes that already hold an extra bucket

@@ -1,4 +1,4 @@
-// Bucket math of DESIGN.md section 3: a base belongs to the bucket named by the first two hex
+// Bucket math (docs/keyspace.md): a base belongs to the bucket named by the first two hex
 // digits of its UUID. Pure: no I/O.
 
 export const BUCKET_COUNT = 256;

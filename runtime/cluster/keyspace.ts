@@ -1,4 +1,4 @@
-// etcd key names of DESIGN.md section 4. The `dtable-server-NN` and `assign-<hh>` rows are
+// etcd key names (docs/keyspace.md). The `dtable-server-NN` and `assign-<hh>` rows are
 // SeaTable's contract (dtable-web reads them); everything of ours lives under `dtable-cluster/`.
 // Pure: no I/O.
 

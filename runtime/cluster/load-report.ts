@@ -1,4 +1,4 @@
-// When a node publishes `dtable-cluster/load/<node_id>` (DESIGN.md section 4). Every put is an
+// When a node publishes `dtable-cluster/load/<node_id>` (docs/keyspace.md). Every put is an
 // etcd revision that stays in the history until compaction, so a report goes out only when the
 // load changed materially, never more often than a minimum interval, and at least once per
 // maximum silence (so `updated_at` says the node is still measuring). Pure: no I/O, no clock.

@@ -23,7 +23,7 @@ const etcdClient = z
 const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected the name of an environment variable');
 
 /**
- * Where a node keeps bases (cluster.yaml `storage`, DESIGN.md section 13). `filesystem`: the
+ * Where a node keeps bases (cluster.yaml `storage`, docs/cluster-yaml.md, storage). `filesystem`: the
  * folder `storage_dir`, which every node must share (one host). `mariadb`: a MariaDB server every
  * node reaches; the password is read from the environment variable `password_env`, never from
  * this file.

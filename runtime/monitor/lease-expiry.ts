@@ -10,7 +10,7 @@
 // TTL plus a grace, across at least one term change (without one etcd expires it by itself), is
 // what etcd would have expired without the leader changes: the monitor revokes it, which deletes
 // the node's registration and owner keys exactly as an expiry would. A live node that is revoked
-// by mistake self-fences on its next keepalive and registers again (DESIGN.md section 6), so a
+// by mistake self-fences on its next keepalive and registers again (docs/node.md, Ownership), so a
 // mistake costs a handoff, never a second writer.
 import type { Etcd3 } from 'etcd3';
 import { revokeLease } from '../cluster/etcd/lease.ts';

@@ -1,4 +1,4 @@
-// Which buckets this node serves (DESIGN.md section 6). A bucket is served while its
+// Which buckets this node serves (docs/node.md, Ownership). A bucket is served while its
 // `owner/<hh>` key is held on the node's current lease and the lease is certainly alive
 // (now < validUntil). The node takes the buckets `assign-<hh>` gives it once their owner key is
 // absent, and gives up the others in two phases: stop writes, flush and unload, close sockets,

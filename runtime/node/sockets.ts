@@ -1,4 +1,4 @@
-// socket.io on the node's root (DESIGN.md section 7): a client joins a base's room with its access
+// socket.io on the node's root (docs/node.md, socket.io): a client joins a base's room with its access
 // token; every acknowledged operation (REST or socket) is broadcast to the room as
 // `update-dtable(operation, version)` in version order; the sender of a socket operation gets the
 // version in its callback instead. Sockets of a bucket that leaves the node are told why

@@ -65,7 +65,7 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
   app.get('/health', async (_req, reply) => {
     const h = source.health();
     const stale = h.routing_stale ?? false;
-    // "degraded": still routing, by a table that may be out of date (DESIGN.md section 13).
+    // "degraded": still routing, by a table that may be out of date (docs/proxy.md, Routing staleness).
     const status = h.draining ? 'draining' : h.live <= h.down ? 'no_nodes' : stale ? 'degraded' : 'ok';
     return reply.code(status === 'ok' || status === 'degraded' ? 200 : 503).send({
       status,

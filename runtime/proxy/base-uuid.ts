@@ -1,4 +1,4 @@
-// Where a request's base lives (DESIGN.md section 9): a UUID-shaped path segment after
+// Where a request's base lives (docs/proxy.md, Routing): a UUID-shaped path segment after
 // `/dtables/`, else the `dtable_uuid` query parameter (socket.io), else the `X-Dtable-Uuid`
 // header. Pure and allocation-light: it runs once per proxied request, so it answers with a number
 // instead of an object.

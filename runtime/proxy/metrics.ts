@@ -72,7 +72,7 @@ export interface TableGauges {
   revision(): number;
   liveNodes(): number;
   downNodes(): number;
-  /** The table may be out of date (DESIGN.md section 13). */
+  /** The table may be out of date (docs/proxy.md, Routing staleness). */
   stale(): boolean;
 }
 

@@ -2,7 +2,7 @@
 // keep-alive undici Pool per node origin. Rebuilt (never patched) from a RoutingSnapshot whenever
 // the cluster view changes; lookups on the hot path are an array index. Nodes the proxy cannot
 // connect to are marked down and probed until they answer, so their buckets get a fast 503
-// instead of a hang. The table is stale (DESIGN.md section 13) while its source has not confirmed
+// instead of a hang. The table is stale (docs/proxy.md, Routing staleness) while its source has not confirmed
 // it current for staleAfterMs: the proxy keeps routing by it and says so.
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';

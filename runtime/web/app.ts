@@ -1,4 +1,4 @@
-// The dtable-web lookup role (DESIGN.md section 8): base creation behind the admin token, and the
+// The dtable-web lookup role (docs/web.md): base creation behind the admin token, and the
 // app-access-token endpoint that sends a client to the node owning the base's bucket, found the
 // way SeaTable's dtable-web does: assign-<hh> → node id → the dtable-server- registration.
 import { createHash, timingSafeEqual } from 'node:crypto';

@@ -1,5 +1,5 @@
 // What the proxy must do with the requests llhttp frames from a byte string, written from the
-// RFCs and DESIGN.md section 9 independently of the proxy's code: which answer each request gets,
+// RFCs and the routing rules of docs/proxy.md independently of the proxy's code: which answer each request gets,
 // whether the connection stays open, and exactly what reaches the node.
 import { METHODS } from 'node:http';
 import { isBaseUuid } from '../../runtime/cluster/buckets.ts';
@@ -64,7 +64,7 @@ function connectionOptions(r: FramedRequest): string[] | null {
   return out;
 }
 
-/** DESIGN.md section 9: the bucket key of a request, or 'bad' for a path or uuid the proxy refuses. */
+/** docs/proxy.md, Routing: the bucket key of a request, or 'bad' for a path or uuid the proxy refuses. */
 function routable(url: string, uuidHeader: string | undefined): boolean {
   if (!url.startsWith('/')) return false;
   const q = url.indexOf('?');

@@ -1,7 +1,7 @@
 // A lease kept alive by our own loop, because the etcd3 client reports a lost lease only after
 // 2×TTL. validUntil() is the send time of the last acknowledged keepalive plus the TTL minus a
 // margin: etcd measures the TTL from when it receives the keepalive, which is after we sent it,
-// so until validUntil() the lease cannot have expired (self-fencing, DESIGN.md section 6).
+// so until validUntil() the lease cannot have expired (self-fencing, docs/node.md, Ownership).
 //
 // Keepalives go to one member (the last one that answered). One unanswered within the attempt
 // timeout is sent to the next member as well (hedged: the first may still answer), for as long

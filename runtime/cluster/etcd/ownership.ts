@@ -1,4 +1,4 @@
-// Bucket ownership keys `<p>dtable-cluster/owner/<hh>` (DESIGN.md section 6): taken only when
+// Bucket ownership keys `<p>dtable-cluster/owner/<hh>` (docs/node.md, Ownership): taken only when
 // absent (txn on create_revision = 0) on the node's own lease, released by the owner with a delete
 // guarded by the token. The key's create_revision is the fencing token the storage layer checks.
 import type { Etcd3 } from 'etcd3';

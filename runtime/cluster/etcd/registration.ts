@@ -1,4 +1,4 @@
-// A node's registration `<p>dtable-server-NN` on its own lease (DESIGN.md sections 4 and 6):
+// A node's registration `<p>dtable-server-NN` on its own lease (docs/keyspace.md; docs/node.md, Ownership):
 // granted, kept alive, re-registered with a new lease after a loss, revoked on graceful stop.
 import { EventEmitter } from 'node:events';
 import type { Etcd3, Watcher } from 'etcd3';

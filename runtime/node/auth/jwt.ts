@@ -1,4 +1,4 @@
-// HS256 JSON Web Tokens for base access (DESIGN.md section 7), with node:crypto only: the claims
+// HS256 JSON Web Tokens for base access (docs/node.md, HTTP API), with node:crypto only: the claims
 // SeaTable's dtable-server reads are `dtable_uuid`, `permission` (`rw`/`r`), `username`, `exp`.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 

@@ -1,4 +1,4 @@
-// The node's HTTP API (DESIGN.md section 7): SeaTable's REST subset with JWT auth. Every answer,
+// The node's HTTP API (docs/node.md, HTTP API): SeaTable's REST subset with JWT auth. Every answer,
 // errors included, carries X-Dtable-Server-Node; requests for a bucket this node does not serve
 // get 421 with the owner the cluster view knows, so the proxy can retry there.
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';

@@ -1,4 +1,4 @@
-// The one interface of base storage (DESIGN.md sections 6 and 13) and the group commit both
+// The one interface of base storage (docs/node.md, Ownership and Storage) and the group commit both
 // backends share. A backend opens a base for an owner token (taking it over: raising the base's
 // fence to the token, then reading everything stored before) and stores batches of operations,
 // each batch refused in the same step that would store it when a newer token holds the fence.

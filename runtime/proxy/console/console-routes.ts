@@ -1,4 +1,4 @@
-// The operator console on the proxy admin port (DESIGN.md section 13): static page and assets
+// The operator console on the proxy admin port (docs/console.md): static page and assets
 // under /console/ (public: they hold no data), and two data routes that need the admin token like
 // every admin route: GET /console/api/state (one ConsoleState) and GET /console/api/events
 // (server-sent events, one `state` event per change). The page sends the token in an

@@ -1,4 +1,4 @@
-// cluster.yaml `storage` through the plan into the rendered node configs (DESIGN.md section 13).
+// cluster.yaml `storage` through the plan into the rendered node configs (docs/cluster-yaml.md, storage).
 import { describe, expect, it } from 'vitest';
 import { nodeConfigSchema } from '../../../runtime/config/files.ts';
 import { loadClusterText } from '../../../infra/model/index.ts';

@@ -29,7 +29,7 @@ describe.each(['docker', 'local'] as const)('the %s target', (target) => {
   const files = renderPlan(repoPlan(target));
   const dir = join(GOLDEN, target);
 
-  it('renders one file per component instance of DESIGN.md section 10', () => {
+  it('renders one file per component instance (docs/cluster-yaml.md, Rendered files)', () => {
     expect(files.map((f) => f.path)).toEqual([
       'etcd-01/etcd.conf.yml',
       'etcd-02/etcd.conf.yml',

@@ -87,7 +87,7 @@ describe('operator console routes', () => {
     expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/);
     expect(html).not.toMatch(/\sstyle=|<style|\son[a-z]+=/i);
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
-    // The token field is a password field in a form, as DESIGN.md section 13 fixes.
+    // The token field is a password field in a form, as docs/console.md fixes.
     expect(html).toMatch(/<input[^>]*name="token"[^>]*type="password"/);
   });
 
