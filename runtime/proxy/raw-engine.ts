@@ -16,7 +16,7 @@ import { STATUS_CODES } from 'node:http';
 import { BAD_PATH, NO_BASE, routeKey } from './base-uuid.ts';
 import type { Forwarder, LocalAnswer } from './forward.ts';
 import { dropListed, isHopByHop, type ForwardedFrom } from './headers.ts';
-import { Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
+import { ONE_WRITE_LIMIT, Relay, type FailKind, type ResponseSink, type UpstreamConn } from './raw-upstream.ts';
 import { contentLengthValue, isIdempotent, isValidHost, readConnection, REQUEST_HEAD_LINES, trimOws } from './request-policy.ts';
 import { BufferPool, readInto, room, type ReadTarget } from './socket-reads.ts';
 import type { Upstream } from './route-table.ts';
@@ -47,8 +47,6 @@ const CLOSE_LINES = 'connection: close\r\n\r\n';
 const PIPELINE_LIMIT = 64 * 1024;
 /** A head still arriving in pieces is kept on the fast path up to this size. */
 const PARTIAL_HEAD_LIMIT = 4096;
-/** A first body part up to this size goes out in one string write with its head. */
-const ONE_WRITE_LIMIT = 1024;
 /**
  * Client sockets read into this one buffer (socket-reads.ts) while no body is on its way: reads
  * run one at a time, and whatever a connection keeps past its read's callback it copies.
@@ -145,32 +143,25 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
       case 'upgrade':
       case 'transfer-encoding':
         return null;
-      case 'connection': {
-        // A list naming Content-Length, Transfer-Encoding or Host is refused by the node:http path.
-        // An HTAB in the value goes there too: llhttp does not read `close<HTAB>` as close.
+      case 'connection':
+      case 'proxy-connection': {
+        // A Connection list naming Content-Length, Transfer-Encoding or Host is refused by the
+        // node:http path. llhttp reads `close` in Proxy-Connection as in Connection (a connection
+        // carries as many requests on either engine); both are dropped (hop-by-hop). A value that
+        // is not a token list, or holds an HTAB (llhttp does not read `close<HTAB>` as close), goes
+        // to node's path.
         const value = text.slice(colon + 1, next);
         if (value.indexOf('\t') >= 0) return null;
         const c = readConnection(value);
         if (c === null || c.upgrade) return null;
         if (c.close) close = true;
-        if (c.listed.length > 0) {
+        if (lower === 'connection' && c.listed.length > 0) {
           listed ??= [];
           for (const name of c.listed) listed.push(name);
           // A long list is not the fast path's kind: node's parser reads it once, where a head
           // still arriving would be read again with every packet (mayBecomeFastHead).
           if (listed.length > MAX_LISTED) return null;
         }
-        continue;
-      }
-      case 'proxy-connection': {
-        // llhttp reads `close` here as in Connection (the connection ends after this request), so
-        // the fast path does too: a connection carries as many requests on either engine. Dropped
-        // (hop-by-hop); a value that is not a token list, or holds an HTAB, goes to node's path.
-        const value = text.slice(colon + 1, next);
-        if (value.indexOf('\t') >= 0) return null;
-        const c = readConnection(value);
-        if (c === null || c.upgrade) return null;
-        if (c.close) close = true;
         continue;
       }
       case 'x-forwarded-for': {

@@ -100,8 +100,8 @@ const LARGE_READ_BYTES = 256 * 1024;
 const lent = new BufferPool(256 * 1024 * 1024);
 const CR = 13;
 const LF = 10;
-/** A request body up to this size goes out in one string write with its head (cork and writev cost more). */
-const ONE_WRITE_LIMIT = 1024;
+/** Body bytes up to this many go out in one string write with their head, either way (cork and writev cost more). */
+export const ONE_WRITE_LIMIT = 1024;
 
 const enum Framing {
   None,

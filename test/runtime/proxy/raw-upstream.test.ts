@@ -78,8 +78,8 @@ class KeepingSink implements ResponseSink {
   }
 }
 
-function pool(): RawPool {
-  return new RawPool('127.0.0.1', port, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
+function pool(to = port): RawPool {
+  return new RawPool('127.0.0.1', to, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
 }
 
 describe('raw upstream read buffers (Relay)', () => {
@@ -144,7 +144,7 @@ describe('raw upstream response heads in pieces', () => {
     const pieces: string[] = [];
     for (let at = 0; at < whole.length; at += 7) pieces.push(whole.slice(at, at + 7));
     const node = await pieceNode(pieces);
-    const p = new RawPool('127.0.0.1', node.port, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
+    const p = pool(node.port);
     const heads: string[] = [];
     const sink = new KeepingSink(() => Relay.Kept);
     const onResponse = sink.onResponse.bind(sink);
@@ -166,7 +166,7 @@ describe('raw upstream response heads in pieces', () => {
     const pieces: string[] = [];
     for (let at = 0; at < whole.length; at += 5) pieces.push(whole.slice(at, at + 5));
     const node = await pieceNode(pieces);
-    const p = new RawPool('127.0.0.1', node.port, false, { connectTimeoutMs: 2000, responseTimeoutMs: 10_000, keepAliveMs: 30_000 });
+    const p = pool(node.port);
     const interim: string[] = [];
     const sink = new KeepingSink(() => Relay.Done);
     sink.onInterim = (h: string) => void interim.push(h);
