@@ -6,15 +6,26 @@
 //
 // The monitor leader therefore watches each node lease's remaining TTL (LeaseTimeToLive, a
 // read) together with etcd's raft term. Within one term, an expiry that moved later than every
-// earlier reading allows is a keepalive the node sent; a term change says nothing. A lease with no keepalive seen for its
-// TTL plus a grace, across at least one term change (without one etcd expires it by itself), is
-// what etcd would have expired without the leader changes: the monitor revokes it, which deletes
-// the node's registration and owner keys exactly as an expiry would. A live node that is revoked
-// by mistake self-fences on its next keepalive and registers again (docs/node.md, Ownership), so a
-// mistake costs a handoff, never a second writer.
+// earlier reading allows is a keepalive the node sent; a term change says nothing. A lease with
+// no keepalive seen for its TTL plus a grace, across at least one term change (without one etcd
+// expires it by itself), is suspect.
+//
+// The readings cannot prove every keepalive: etcd reports whole seconds, and a keepalive soon
+// after a term change moves the expiry by less than that (Promote adds the election timeout).
+// With the leader changing every lease_ttl/2, some phases of keepalives and elections hide a live
+// node's keepalives for longer than its TTL (test/runtime/monitor/lease-expiry.test.ts). So a
+// suspect is not revoked on the readings alone: the monitor first asks the node (GET /lease on
+// its local_node_url), and a node that reports this lease valid had a keepalive acknowledged by
+// etcd within its TTL, so etcd would not have expired it either. A suspect whose node does not
+// answer so (dead, unreachable, another lease) is revoked, which deletes the node's registration
+// and owner keys exactly as an expiry would. A live node revoked by mistake (cut from the
+// monitor only) self-fences on its next keepalive and registers again (docs/node.md,
+// Ownership), so a mistake costs a handoff, never a second writer.
 import type { Etcd3 } from 'etcd3';
 import { revokeLease } from '../cluster/etcd/lease.ts';
 import type { Log } from '../cluster/etcd/log.ts';
+import { request } from 'undici';
+import { z } from 'zod';
 
 /** One reading of a lease: when (monitor clock, ms), in which raft term (-1 = unknown), remaining and granted TTL (s). */
 export interface LeaseReading {
@@ -89,6 +100,18 @@ export class LeaseExpiryTracker {
     t.high = Math.min(t.high, high);
   }
 
+  /**
+   * The lease's node reported it valid for `validForMs` more (GET /lease) at `at`: etcd
+   * acknowledged a keepalive sent no earlier than at + validForMs - TTL (the node's own deadline
+   * is the send time plus the TTL minus a margin). Counts as a keepalive seen then.
+   */
+  vouched(id: string, at: number, validForMs: number): void {
+    const t = this.leases.get(id);
+    if (!t) return;
+    t.aliveAt = Math.max(t.aliveAt, at + validForMs - t.grantedTtl * 1000);
+    t.aliveTerm = t.term;
+  }
+
   /** Forgets every lease not in `ids` (nodes that left). */
   retain(ids: ReadonlySet<string>): void {
     for (const id of [...this.leases.keys()]) if (!ids.has(id)) this.leases.delete(id);
@@ -99,7 +122,7 @@ export class LeaseExpiryTracker {
     this.leases.clear();
   }
 
-  /** Leases without a keepalive for their TTL + grace, across a raft term change. */
+  /** Suspects: leases without a keepalive seen for their TTL + grace, across a raft term change. */
   overdue(now: number): string[] {
     const out: string[] = [];
     for (const [id, t] of this.leases) {
@@ -110,9 +133,63 @@ export class LeaseExpiryTracker {
   }
 }
 
+/** GET /lease of a node (docs/node.md, HTTP API): the lease its keepalives are acknowledged on. */
+const nodeLeaseSchema = z.object({
+  node_id: z.string(),
+  lease_id: z.string(),
+  /** ms until the node stops trusting the lease: last acknowledged keepalive's send time + TTL - margin - now. */
+  valid_for_ms: z.number().int().positive(),
+});
+
+/** Largest /lease answer read; a node's is about 100 bytes. */
+const NODE_LEASE_MAX_BYTES = 4096;
+
+/**
+ * Asks the node at `nodeUrl` (its local_node_url) whether lease `leaseId` is valid on it.
+ * Returns the validity left in ms (at most `ttlMs`), or the reason it does not vouch: no answer
+ * within `timeoutMs`, a status other than 200, a body that is not the expected JSON, or another
+ * node or lease. Never throws.
+ */
+export async function askNodeForLease(nodeUrl: string, nodeId: string, leaseId: string, ttlMs: number, timeoutMs: number): Promise<{ validForMs: number } | { reason: string }> {
+  try {
+    const url = new URL('lease', nodeUrl.endsWith('/') ? nodeUrl : `${nodeUrl}/`);
+    const res = await request(url, { method: 'GET', signal: AbortSignal.timeout(timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > NODE_LEASE_MAX_BYTES) {
+        res.body.destroy();
+        return { reason: `answer larger than ${NODE_LEASE_MAX_BYTES} bytes` };
+      }
+      chunks.push(chunk);
+    }
+    if (res.statusCode !== 200) return { reason: `status ${res.statusCode}` };
+    let json: unknown;
+    try {
+      json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      return { reason: 'answer is not JSON' };
+    }
+    const parsed = nodeLeaseSchema.safeParse(json);
+    if (!parsed.success) return { reason: `unexpected answer: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
+    const v = parsed.data;
+    if (v.node_id !== nodeId) return { reason: `answered by ${v.node_id}` };
+    if (v.lease_id !== leaseId) return { reason: `the node is on lease ${v.lease_id}` };
+    return { validForMs: Math.min(v.valid_for_ms, ttlMs) };
+  } catch (err) {
+    return { reason: (err as Error).message || (err as Error).name };
+  }
+}
+
 export interface LeaseExpiryGuardOptions {
   /** The node leases to watch: lease id → node id (from the registrations). */
   leases: () => ReadonlyMap<string, string>;
+  /**
+   * Asks a suspect's node whether the lease is valid on it (askNodeForLease); a positive answer
+   * spares the lease. Absent: suspects are revoked on the readings alone.
+   */
+  askNode?: (leaseId: string, nodeId: string) => Promise<{ validForMs: number } | { reason: string }>;
   leaseTtlSeconds: number;
   isLeader: () => boolean;
   log: Log;
@@ -131,6 +208,8 @@ export class LeaseExpiryGuard {
   private lastRound = 0;
   /** Leases revoked (for metrics and logs). */
   revoked = 0;
+  /** Suspects spared because their node reported the lease valid. */
+  spared = 0;
 
   constructor(
     private readonly client: Etcd3,
@@ -180,15 +259,30 @@ export class LeaseExpiryGuard {
       }
       for (const [id, r] of readings) this.tracker.observe(id, r);
       this.lastRound = answered;
-      for (const id of this.tracker.overdue(Date.now())) {
+      const suspects = this.tracker.overdue(Date.now());
+      // Each suspect's node is asked first, all at once; a node that reports the lease valid had a
+      // keepalive acknowledged within its TTL (the readings missed it).
+      const answers = await Promise.all(
+        suspects.map(async (id) => {
+          const nodeId = leases.get(id) ?? '';
+          const answer = this.opts.askNode ? await this.opts.askNode(id, nodeId) : { reason: 'not asked' };
+          return { id, nodeId, answer, at: Date.now() };
+        }),
+      );
+      for (const { id, nodeId, answer, at } of answers) {
         if (!this.opts.isLeader()) break;
-        const nodeId = leases.get(id);
+        if ('validForMs' in answer) {
+          this.tracker.vouched(id, at, answer.validForMs);
+          this.spared++;
+          this.opts.log.info({ lease: id, node_id: nodeId, valid_for_ms: answer.validForMs }, 'kept a node lease the TTL readings suspected: its node reports it valid');
+          continue;
+        }
         const gone = await revokeLease(this.client, id);
         this.tracker.observe(id, { at: Date.now(), term: -1, ttl: -1, grantedTtl: 0 });
         if (gone) {
           this.revoked++;
           this.opts.log.warn(
-            { lease: id, node_id: nodeId, lease_ttl: this.opts.leaseTtlSeconds },
+            { lease: id, node_id: nodeId, lease_ttl: this.opts.leaseTtlSeconds, node_answer: answer.reason },
             'revoked a node lease etcd kept renewing through leader changes: no keepalive seen for its TTL',
           );
         }

@@ -7,12 +7,15 @@ import { pino } from 'pino';
 import { connectEtcd } from '../cluster/etcd/client.ts';
 import { EtcdMaintenance } from '../cluster/etcd/maintenance.ts';
 import { AutoDefrag } from './auto-defrag.ts';
-import { LeaseExpiryGuard } from './lease-expiry.ts';
+import { askNodeForLease, LeaseExpiryGuard } from './lease-expiry.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, monitorConfigSchema, readConfigFile } from '../config/files.ts';
 import { registerMonitorMetrics, type MonitorEtcdMetrics } from './metrics.ts';
 import { METRICS_CONTENT_TYPE, processRegistry } from '../metrics/registry.ts';
 import { Monitor } from './monitor.ts';
+
+/** How long the lease check waits for a suspect node's GET /lease (runtime/monitor/lease-expiry.ts). */
+const NODE_LEASE_ASK_TIMEOUT_MS = 1000;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string' } } });
@@ -63,6 +66,11 @@ async function main(): Promise<void> {
       const byLease = new Map<string, string>();
       for (const [id, reg] of monitor.clusterView().nodes()) if (reg.lease_id) byLease.set(reg.lease_id, id);
       return byLease;
+    },
+    askNode: async (leaseId, nodeId) => {
+      const node = monitor.clusterView().nodes().get(nodeId);
+      if (!node) return { reason: 'no registration' };
+      return askNodeForLease(node.local_node_url, nodeId, leaseId, config.lease_ttl * 1000, NODE_LEASE_ASK_TIMEOUT_MS);
     },
     leaseTtlSeconds: config.lease_ttl,
     isLeader: () => monitor.isLeader(),

@@ -106,6 +106,11 @@ export class DtableNode {
       privateKey: this.opts.privateKey,
       maxBodyBytes: dc.max_body_bytes,
       ready: () => this.ready,
+      lease: () => {
+        const leaseId = this.reg?.leaseId;
+        const validForMs = Math.floor((this.reg?.validUntil() ?? 0) - Date.now());
+        return leaseId && validForMs > 0 ? { lease_id: leaseId, valid_for_ms: validForMs } : null;
+      },
       sysInfo: () => ({ sockets: this.sockets?.count() ?? 0, buckets: this.ownership?.owned().length ?? 0 }),
       metrics: () => registry.metrics(),
     });

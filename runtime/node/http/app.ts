@@ -35,6 +35,8 @@ export interface NodeAppOptions {
   metrics?: () => Promise<string>;
   /** False until the node is registered (GET /health answers 503). */
   ready?: () => boolean;
+  /** The lease this node's keepalives are acknowledged on and its validity left (ms), null when none is valid (GET /lease). */
+  lease?: () => { lease_id: string; valid_for_ms: number } | null;
   logger?: boolean | object;
 }
 
@@ -114,6 +116,12 @@ export function buildNodeApp(opts: NodeAppOptions): FastifyInstance {
     return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'starting', node_id: opts.nodeId });
   });
   app.get('/ping/', async () => 'pong');
+  // Asked by the monitor before it revokes a lease its TTL readings suspect (runtime/monitor/lease-expiry.ts).
+  app.get('/lease', async (_req, reply) => {
+    const lease = opts.lease?.() ?? null;
+    if (!lease) return reply.code(503).send({ node_id: opts.nodeId, lease_id: null });
+    return { node_id: opts.nodeId, ...lease };
+  });
   const metrics = opts.metrics;
   if (metrics) app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics()));
   app.get('/api/v1/admin/sys-info/', async () => ({

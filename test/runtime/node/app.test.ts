@@ -49,6 +49,24 @@ async function withTable() {
 const snapshot = async () => (await call('GET', `/dtables/${UUID}/`)).body;
 
 describe('node REST API', () => {
+  it('answers GET /lease with the lease its keepalives are acknowledged on, 503 when none is valid', async () => {
+    let lease: { lease_id: string; valid_for_ms: number } | null = { lease_id: '7587869', valid_for_ms: 4100 };
+    const withLease = buildNodeApp({ nodeId: 'dtable-server-01', bases, gate, privateKey: KEY, maxBodyBytes: 4096, lease: () => lease });
+    try {
+      const ok = await withLease.inject({ method: 'GET', url: '/lease' });
+      expect(ok.statusCode).toBe(200);
+      expect(ok.json()).toEqual({ node_id: 'dtable-server-01', lease_id: '7587869', valid_for_ms: 4100 });
+      lease = null;
+      const none = await withLease.inject({ method: 'GET', url: '/lease' });
+      expect(none.statusCode).toBe(503);
+      expect(none.json()).toEqual({ node_id: 'dtable-server-01', lease_id: null });
+    } finally {
+      await withLease.close();
+    }
+    // A node built without a lease source (not registered) vouches for nothing either.
+    expect((await call('GET', '/lease')).status).toBe(503);
+  });
+
   it('answers every response with the node id header, errors included', async () => {
     expect((await call('GET', '/ping/')).headers['x-dtable-server-node']).toBe('dtable-server-01');
     expect((await call('GET', '/nope')).headers['x-dtable-server-node']).toBe('dtable-server-01');
