@@ -69,8 +69,12 @@ export async function startMonitor(
     }
   });
   proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
+  // The temp dir goes with the process, however it ends (stop(), a signal, a test timing out).
   const exited = new Promise<number | null>((r) =>
-    proc.once('exit', (code) => r(code)),
+    proc.once('exit', (code) => {
+      rmSync(dir, { recursive: true, force: true });
+      r(code);
+    }),
   );
   const metricsUrl = `http://127.0.0.1:${port}`;
   const health = async () => {

@@ -1,6 +1,7 @@
 // Test helper: synthesize the cluster stack of a cluster.yaml in memory, as cdktf would.
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Testing } from 'cdktf';
 import { loadClusterText } from '../../../infra/model/load.ts';
@@ -58,13 +59,20 @@ export function synthText(
   const { model } = loadClusterText(text, file);
   const plan = resolvePlan(model, { target: 'docker', configDir: FIXTURES });
   const files = mapFiles(renderPlan(plan));
-  const stack = new ClusterStack(Testing.app(), plan.name, {
-    plan,
-    files,
-    buildContext: '../../..',
-    sourceHash: 'test-source-hash',
-  });
-  const out = Testing.synth(stack);
+  // Testing.app() makes a temp outdir it never removes: give it one and remove it after.
+  const outdir = mkdtempSync(join(tmpdir(), 'stacks-synth-'));
+  let out: string;
+  try {
+    const stack = new ClusterStack(Testing.app({ outdir }), plan.name, {
+      plan,
+      files,
+      buildContext: '../../..',
+      sourceHash: 'test-source-hash',
+    });
+    out = Testing.synth(stack);
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
   return { plan, files, text: out, json: JSON.parse(out) as TerraformJson };
 }
 
