@@ -379,7 +379,8 @@ export class UpstreamConn {
    * (502): a malformed status line, bare CR or LF, control bytes, obs-fold or whitespace before a
    * colon (RFC 9112 section 5.1, 5.2), a Content-Length that is not one 1*DIGIT field, both
    * Content-Length and Transfer-Encoding, chunked not last or in an HTTP/1.0 response (section
-   * 6.1), a Connection list that is not tokens or names a framing header, a 101 nobody asked for.
+   * 6.1), a Connection list that is not tokens or names a framing header, a 101 nobody asked for,
+   * a 1xx in HTTP/1.0 or with Connection: close (llhttp reads nothing after it).
    * Only names as long as a header of interest are lowercased.
    */
   private readHead(text: string): string | null {
@@ -462,7 +463,9 @@ export class UpstreamConn {
     }
     out += text.slice(run);
     if (listed !== null) out = out.slice(0, out.indexOf('\r\n') + 2) + dropListed(out.slice(out.indexOf('\r\n') + 2), listed);
-    if (status < 200) return out;
+    // An interim response in HTTP/1.0 or saying close ends the connection for llhttp: whatever
+    // follows, the final response included, is data after the close (HPE_CLOSED_CONNECTION).
+    if (status < 200) return close ? this.refuse('interim response that closes the connection') : out;
     let chunked = false;
     if (transferEncoding !== null && length >= 0) return this.refuse('transfer-encoding with content-length');
     if (status === 204) transferEncoding = null;

@@ -23,7 +23,11 @@ const statusLine = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom('HTTP/1.1 204 No Content', 'HTTP/1.1 304 Not Modified', 'HTTP/1.0 200 OK', 'HTTP/1.1 200', 'HTTP/1.1 200 ') },
   { weight: 1, arbitrary: fc.constantFrom('HTTP/1.1 20 OK', 'HTTP/2 200 OK', 'HTTP/1.1  200 OK', 'http/1.1 200 OK', 'HTTP/1.1 999 X', 'HTTP/1.1 099 X') },
 );
-const interim = fc.constantFrom('', '', '', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n', 'HTTP/1.1 102 Processing\r\n\r\n', 'HTTP/1.1 100 Continue\r\n\r\n');
+const interim = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom('', '', '', 'HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n', 'HTTP/1.1 102 Processing\r\n\r\n', 'HTTP/1.1 100 Continue\r\n\r\n') },
+  // interims that end the connection for llhttp
+  { weight: 1, arbitrary: fc.constantFrom('HTTP/1.0 100 Continue\r\n\r\n', 'HTTP/1.1 100 Continue\r\nConnection: close\r\n\r\n', 'HTTP/1.1 103 Early Hints\r\nProxy-Connection: x, close\r\n\r\n', 'HTTP/1.0 103 Early Hints\r\nConnection: keep-alive\r\n\r\n') },
+);
 const header = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(fc.constantFrom('Content-Length', 'content-length'), fc.oneof(fc.integer({ min: 0, max: 12 }).map(String), fc.constantFrom('5 ', '5\xa0', '+5', '5, 5', '', '0x5', '5\t', '5 \t', '\t5', '5\t '))) },
   { weight: 3, arbitrary: fc.tuple(fc.constantFrom('Transfer-Encoding'), fc.constantFrom('chunked', 'Chunked', 'gzip, chunked', 'chunked, gzip', 'identity', 'chunked, chunked', ' chunked', 'chunked\t', 'chunked \t', 'gzip,\tchunked', 'chunked ')) },
