@@ -101,14 +101,15 @@ export class LeaseExpiryTracker {
   }
 
   /**
-   * The lease's node reported it valid for `validForMs` more (GET /lease) at `at`: etcd
+   * The lease's node reported it valid for `validForMs` more (GET /lease) asked at `at`: etcd
    * acknowledged a keepalive sent no earlier than at + validForMs - TTL (the node's own deadline
    * is the send time plus the TTL minus a margin). Counts as a keepalive seen then.
    */
   vouched(id: string, at: number, validForMs: number): void {
     const t = this.leases.get(id);
     if (!t) return;
-    t.aliveAt = Math.max(t.aliveAt, at + validForMs - t.grantedTtl * 1000);
+    // Never more than the granted TTL: a node's clock stepping back cannot push aliveAt past `at`.
+    t.aliveAt = Math.max(t.aliveAt, at + Math.min(validForMs, t.grantedTtl * 1000) - t.grantedTtl * 1000);
     t.aliveTerm = t.term;
   }
 
@@ -182,6 +183,35 @@ export async function askNodeForLease(nodeUrl: string, nodeId: string, leaseId: 
   }
 }
 
+/** A live registration as the monitor's cluster view holds it (LiveNode). */
+export interface RegisteredNode {
+  /** The registration key's own lease, decimal; '0' when the key has none. */
+  readonly leaseId: string;
+  readonly local_node_url: string;
+}
+
+/**
+ * The node leases to watch: lease id → node id, from the registration keys' own leases (never
+ * the informational `lease_id` a node wrote in its value, which may be any string).
+ */
+export function nodeLeases(nodes: ReadonlyMap<string, RegisteredNode>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [nodeId, node] of nodes) if (node.leaseId !== '0') out.set(node.leaseId, nodeId);
+  return out;
+}
+
+/**
+ * Asks every node registered on `leaseId` (several keys may share one lease) whether the lease is
+ * valid on it: the first positive answer, else every reason, joined.
+ */
+export async function askNodesOnLease(nodes: ReadonlyMap<string, RegisteredNode>, leaseId: string, ttlMs: number, timeoutMs: number): Promise<{ validForMs: number } | { reason: string }> {
+  const on = [...nodes].filter(([, n]) => n.leaseId === leaseId);
+  if (on.length === 0) return { reason: 'no registration on the lease' };
+  const answers = await Promise.all(on.map(([id, n]) => askNodeForLease(n.local_node_url, id, leaseId, ttlMs, timeoutMs)));
+  const yes = answers.find((a): a is { validForMs: number } => 'validForMs' in a);
+  return yes ?? { reason: answers.map((a, i) => `${on[i]![0]}: ${(a as { reason: string }).reason}`).join('; ') };
+}
+
 export interface LeaseExpiryGuardOptions {
   /** The node leases to watch: lease id → node id (from the registrations). */
   leases: () => ReadonlyMap<string, string>;
@@ -242,13 +272,17 @@ export class LeaseExpiryGuard {
       if (now - this.lastRound > this.pollMs * 4) this.tracker.reset();
       const leases = this.opts.leases();
       this.tracker.retain(new Set(leases.keys()));
-      // Each answer carries the raft term of the member that answered (etcd fills the header).
-      const readings = await Promise.all(
+      // Each answer carries the raft term of the member that answered (etcd fills the header). A
+      // lease whose reading failed is judged in a later round; the others are judged now.
+      const settled = await Promise.allSettled(
         [...leases.keys()].map(async (id) => {
           const r = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
           return [id, { at: Date.now(), term: Number(r.header.raft_term), ttl: Number(r.TTL), grantedTtl: Number(r.grantedTTL) }] as const;
         }),
       );
+      const readings = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) this.opts.log.warn({ err: (failed.reason as Error).message, failed: settled.length - readings.length }, 'lease expiry check: some lease readings failed');
       // A round that took too long (a paused process, a stalled etcd, a clock step) or that lost
       // the leadership meanwhile saw nothing in between: it judges no lease, and starts over.
       const answered = Date.now();
@@ -265,8 +299,10 @@ export class LeaseExpiryGuard {
       const answers = await Promise.all(
         suspects.map(async (id) => {
           const nodeId = leases.get(id) ?? '';
+          // Credited from when it was asked: the node measured its validity after that.
+          const at = Date.now();
           const answer = this.opts.askNode ? await this.opts.askNode(id, nodeId) : { reason: 'not asked' };
-          return { id, nodeId, answer, at: Date.now() };
+          return { id, nodeId, answer, at };
         }),
       );
       for (const { id, nodeId, answer, at } of answers) {

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { connectEtcd } from '../cluster/etcd/client.ts';
 import { EtcdMaintenance } from '../cluster/etcd/maintenance.ts';
 import { AutoDefrag } from './auto-defrag.ts';
-import { askNodeForLease, LeaseExpiryGuard } from './lease-expiry.ts';
+import { askNodesOnLease, LeaseExpiryGuard, nodeLeases } from './lease-expiry.ts';
 import { keyspace } from '../cluster/keyspace.ts';
 import { ConfigFileError, monitorConfigSchema, readConfigFile } from '../config/files.ts';
 import { registerMonitorMetrics, type MonitorEtcdMetrics } from './metrics.ts';
@@ -62,16 +62,8 @@ async function main(): Promise<void> {
     : null;
   autoDefrag?.start();
   const leaseGuard = new LeaseExpiryGuard(client, {
-    leases: () => {
-      const byLease = new Map<string, string>();
-      for (const [id, reg] of monitor.clusterView().nodes()) if (reg.lease_id) byLease.set(reg.lease_id, id);
-      return byLease;
-    },
-    askNode: async (leaseId, nodeId) => {
-      const node = monitor.clusterView().nodes().get(nodeId);
-      if (!node) return { reason: 'no registration' };
-      return askNodeForLease(node.local_node_url, nodeId, leaseId, config.lease_ttl * 1000, NODE_LEASE_ASK_TIMEOUT_MS);
-    },
+    leases: () => nodeLeases(monitor.clusterView().nodes()),
+    askNode: (leaseId) => askNodesOnLease(monitor.clusterView().nodes(), leaseId, config.lease_ttl * 1000, NODE_LEASE_ASK_TIMEOUT_MS),
     leaseTtlSeconds: config.lease_ttl,
     isLeader: () => monitor.isLeader(),
     log,

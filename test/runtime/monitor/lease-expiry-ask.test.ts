@@ -4,7 +4,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { askNodeForLease, LeaseExpiryGuard } from '../../../runtime/monitor/lease-expiry.ts';
+import { askNodeForLease, askNodesOnLease, LeaseExpiryGuard, nodeLeases, type RegisteredNode } from '../../../runtime/monitor/lease-expiry.ts';
 import { silentLog } from '../../../runtime/cluster/etcd/log.ts';
 
 describe('askNodeForLease', () => {
@@ -59,6 +59,23 @@ describe('askNodeForLease', () => {
     const r = await askNodeForLease(url, 'dtable-server-01', '7587869', 6000, 300);
     expect(r).not.toHaveProperty('validForMs');
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('watches the registration keys\' own leases, and asks every node registered on a lease', async () => {
+    answer = { body: JSON.stringify({ node_id: 'dtable-server-01', lease_id: '7587869', valid_for_ms: 4100 }) };
+    const nodes = new Map<string, RegisteredNode & { lease_id?: string }>([
+      // A registration value may name any lease_id; the key's lease is what counts.
+      ['dtable-server-01', { leaseId: '7587869', local_node_url: url, lease_id: '1-2' }],
+      ['dtable-server-02', { leaseId: '0', local_node_url: url }],
+      // Another key on the same lease, its node gone: the live node's answer still counts.
+      ['dtable-server-99', { leaseId: '7587869', local_node_url: 'http://127.0.0.1:1/' }],
+    ]);
+    expect([...nodeLeases(new Map([...nodes].slice(0, 2))).entries()]).toEqual([['7587869', 'dtable-server-01']]);
+    expect(await askNodesOnLease(nodes, '7587869', 6000, 1000)).toEqual({ validForMs: 4100 });
+    const r = await askNodesOnLease(nodes, '42', 6000, 1000);
+    expect(r).toEqual({ reason: 'no registration on the lease' });
+    answer = { status: 503, body: '{}' };
+    expect((await askNodesOnLease(nodes, '7587869', 6000, 1000)) as { reason: string }).toEqual({ reason: expect.stringMatching(/dtable-server-01: status 503; dtable-server-99: /) });
   });
 
   it('does not vouch for a node that refuses the connection, nor for a URL that is not one', async () => {
@@ -158,6 +175,44 @@ describe('LeaseExpiryGuard asking the node', () => {
     const r = await run({ ...hidden, ask: true, until: 60_000 });
     expect(r.revoked).toEqual([]);
     expect(r.spared).toBeGreaterThan(0);
+  });
+
+  it('judges the other leases when the reading of one fails every round', async () => {
+    vi.useFakeTimers({ now: 0 });
+    let expiry = TTL * 1000;
+    let term = 1;
+    const revoked: string[] = [];
+    const client = {
+      leaseClient: {
+        async leaseTimeToLive({ ID }: { ID: string }) {
+          if (ID === '13') throw new Error('13 INTERNAL: Request message serialization failure');
+          const gone = revoked.includes(ID);
+          return { header: { raft_term: String(term) }, TTL: String(gone ? -1 : Math.floor((expiry - Date.now()) / 1000)), grantedTTL: String(gone ? 0 : TTL) };
+        },
+        async leaseRevoke({ ID }: { ID: string }) {
+          revoked.push(ID);
+          return {};
+        },
+      },
+    };
+    // Lease 7587869's node is dead and etcd renews it at every leader change (every 3 s).
+    const churn = setInterval(() => {
+      term++;
+      expiry = Date.now() + TTL * 1000 + 1000;
+    }, 3000);
+    const guard = new LeaseExpiryGuard(client as never, {
+      leases: () => new Map([['7587869', 'dtable-server-01'], ['13', 'dtable-server-02']]),
+      askNode: async () => ({ reason: 'connect ECONNREFUSED' }),
+      leaseTtlSeconds: TTL,
+      isLeader: () => true,
+      log: silentLog,
+      pollMs: 500,
+    });
+    guard.start();
+    await vi.advanceTimersByTimeAsync(30_000);
+    guard.stop();
+    clearInterval(churn);
+    expect(revoked).toEqual(['7587869']);
   });
 
   it('revokes it within TTL + grace + 2 s of the last keepalive once the node is dead', async () => {
