@@ -115,7 +115,7 @@ export function exchange(port: number, pieces: Buffer[], opts: { expected: numbe
         if (status >= 200 && !isHead && status !== 204 && status !== 304) {
           const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
           if (cl !== null) length = Number(cl[1]);
-          else if (/\r\ntransfer-encoding: *chunked/i.test(head)) {
+          else if (chunkedLast(head)) {
             const c = readChunked(buf, end + 4);
             if (c === null) return;
             body = c.body;
@@ -140,7 +140,7 @@ export function exchange(port: number, pieces: Buffer[], opts: { expected: numbe
         // Only a response without Content-Length or chunked framing ends at the close; any other is cut.
         const end = buf.indexOf('\r\n\r\n');
         const head = end >= 0 ? buf.toString('latin1', 0, end) : '';
-        const untilClose = end >= 0 && !/\r\n(?:content-length|transfer-encoding):/i.test(head);
+        const untilClose = end >= 0 && !/\r\ncontent-length:/i.test(head) && !chunkedLast(head);
         if (untilClose) answers.push({ status: Number(head.slice(9, 12)), body: buf.toString('latin1', end + 4) });
         else answers.push({ status: -1, body: buf.toString('latin1') });
       }
@@ -161,6 +161,16 @@ export function exchange(port: number, pieces: Buffer[], opts: { expected: numbe
       send();
     });
   });
+}
+
+/**
+ * Whether a response head's Transfer-Encoding ends in chunked (RFC 9112 section 6.3): the last
+ * coding of all its field lines. Any other coding is read until the close.
+ */
+function chunkedLast(head: string): boolean {
+  const values = [...head.matchAll(/\r\ntransfer-encoding:([^\r]*)/gi)].map((m) => m[1]!);
+  if (values.length === 0) return false;
+  return values.join(',').split(',').at(-1)!.trim().toLowerCase() === 'chunked';
 }
 
 /** A well-formed chunked body starting at `from`: its data and the index past its end, or null while incomplete. */
