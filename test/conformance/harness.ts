@@ -113,7 +113,7 @@ export function exchange(port: number, pieces: Buffer[], opts: { expected: numbe
         let length = 0;
         let body: string | null = null;
         if (status >= 200 && !isHead && status !== 204 && status !== 304) {
-          const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
+          const cl = /\r\ncontent-length:[ \t]*(\d+)[ \t]*\r\n/i.exec(`${head}\r\n`);
           if (cl !== null) length = Number(cl[1]);
           else if (chunkedLast(head)) {
             const c = readChunked(buf, end + 4);
