@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const registry = processRegistry();
   registerMonitorMetrics(registry, async () => {
     const etcd = await etcdMetrics();
-    return { ...monitor.metricsState(), ...(etcd ? { etcd } : {}) };
+    return { ...monitor.metricsState(), leasesRevokedTotal: leaseGuard.revoked, leasesSparedTotal: leaseGuard.spared, ...(etcd ? { etcd } : {}) };
   });
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await registry.metrics()));
   await app.listen({ host: config.metrics_listen.host, port: config.metrics_listen.port });

@@ -18,6 +18,9 @@ export interface MonitorMetricsState {
   /** Node registrations that appeared / vanished while this replica watched (either role), by node id. */
   nodeRegistrationsTotal: ReadonlyMap<string, number>;
   nodeDeparturesTotal: ReadonlyMap<string, number>;
+  /** Node leases the lease check revoked, and suspects it spared because the node reported the lease valid (lease-expiry.ts); absent = 0. */
+  leasesRevokedTotal?: number;
+  leasesSparedTotal?: number;
   /** etcd storage as Maintenance.Status reports it; absent when etcd did not answer in time. */
   etcd?: MonitorEtcdMetrics;
 }
@@ -79,6 +82,18 @@ const FAMILIES: Family[] = [
     'counter',
     'Node registrations that vanished (lease expired or revoked, or key deleted) while this replica watched.',
     (s) => byNode(s.nodeDeparturesTotal),
+  ],
+  [
+    'dtable_cluster_node_leases_revoked_total',
+    'counter',
+    'Node leases this replica revoked as leader because etcd kept renewing them through its leader changes with no keepalive seen.',
+    (s) => [{ value: s.leasesRevokedTotal ?? 0 }],
+  ],
+  [
+    'dtable_cluster_node_leases_spared_total',
+    'counter',
+    'Node leases the TTL readings suspected that this replica kept because their node reported them valid (GET /lease).',
+    (s) => [{ value: s.leasesSparedTotal ?? 0 }],
   ],
   ...etcdFamilies(),
 ];

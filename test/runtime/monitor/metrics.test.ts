@@ -17,8 +17,11 @@ describe('renderMetrics', async () => {
       bucketsUnassigned: 0,
       nodeRegistrationsTotal: new Map([['dtable-server-01', 1], ['dtable-server-02', 1]]),
       nodeDeparturesTotal: new Map(),
+      leasesRevokedTotal: 2,
     });
     expect(text).toContain('dtable_cluster_buckets{monitor_id="m\\"1",node_id="dtable-server-01"} 128\n');
+    expect(text).toContain('dtable_cluster_node_leases_revoked_total{monitor_id="m\\"1"} 2\n');
+    expect(text).toContain('dtable_cluster_node_leases_spared_total{monitor_id="m\\"1"} 0\n');
     expect(text).toContain('dtable_cluster_monitor_is_leader{monitor_id="m\\"1"} 1\n');
     expect(text.indexOf('dtable-server-01')).toBeLessThan(text.indexOf('dtable-server-02'));
     expect(text).toContain('dtable_cluster_buckets_unassigned{monitor_id="m\\"1"} 0\n');
