@@ -73,6 +73,7 @@ export const DEFAULTS = {
     routing_stale: '2m',
     node_lease_churn: '1m',
     etcd_no_leader: '1m',
+    etcd_leader_churn: '5m',
     etcd_alarm: '1m',
     etcd_db_near_quota: '5m',
   },
@@ -387,6 +388,7 @@ const ALERT_FOR_HELP: Record<AlertName, string> = {
   routing_stale: 'DtableProxyRoutingStale: the proxy cannot confirm its routing table.',
   node_lease_churn: 'DtableNodeLeaseChurn: a node lost its registration repeatedly.',
   etcd_no_leader: 'DtableEtcdNoLeader: an etcd member has no leader.',
+  etcd_leader_churn: 'DtableEtcdLeaderChurn: etcd changed its leader 4 or more times in 15 minutes.',
   etcd_alarm: 'DtableEtcdAlarm: an etcd alarm (NOSPACE, CORRUPT) is raised.',
   etcd_db_near_quota: 'DtableEtcdDbNearQuota: an etcd database is close to quota-backend-bytes.',
 };

@@ -153,7 +153,7 @@ describe('Prometheus against a local cluster', () => {
 
   it('the rendered alert rules select only metrics the running cluster exposes', () => {
     const rules = (parse(readFileSync(join(promDir, 'alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> }).groups.flatMap((g) => g.rules);
-    expect(rules.length).toBe(9);
+    expect(rules.length).toBe(10);
     const unknown = rules.flatMap((r) => metricNames(r.expr).filter((n) => !exposed.has(n)).map((n) => `${r.alert}: ${n}`));
     expect(unknown).toEqual([]);
   });

@@ -47,7 +47,7 @@ describe.each(Object.entries(plans))('the %s target', (name, plan) => {
 
   it('renders a scrape config that promtool check config accepts, with its rule file', () => {
     const r = promtool(['check', 'config', 'prometheus.yml'], dir);
-    expect(r.output).toContain('SUCCESS: 9 rules found');
+    expect(r.output).toContain('SUCCESS: 10 rules found');
     expect(r.code, r.output).toBe(0);
   });
 
@@ -80,7 +80,7 @@ describe('cluster.yaml prometheus settings', () => {
 
   it('renders production defaults: every alert waits 1m to 5m', () => {
     const fors = Object.values(rulesOf(plans.local)).map((r) => r.for);
-    expect(fors).toHaveLength(9);
+    expect(fors).toHaveLength(10);
     for (const f of fors) expect(['1m', '2m', '5m']).toContain(f);
   });
 
@@ -137,6 +137,9 @@ describe('the alert rules on synthetic series (promtool test rules)', () => {
             { series: 'etcd_server_quota_backend_bytes{job="etcd",instance_name="etcd-01"}', values: '1000x31' },
             { series: 'dtable_cluster_etcd_alarm{monitor_id="monitor-1",alarm="NOSPACE"}', values: '0 0 1x10' },
             { series: 'dtable_cluster_etcd_alarm{monitor_id="monitor-1",alarm="CORRUPT"}', values: '0x12' },
+            // every member counts every leader change: 5 changes in the first minute, then calm
+            { series: 'etcd_server_leader_changes_seen_total{job="etcd",instance_name="etcd-01"}', values: '0 1 2 3 5 5x40' },
+            { series: 'etcd_server_leader_changes_seen_total{job="etcd",instance_name="etcd-02"}', values: '0 1 2 3 5 5x40' },
           ],
           alert_rule_test: [
             { eval_time: '30s', alertname: 'DtableNodeDown', exp_alerts: [] },
@@ -180,6 +183,13 @@ describe('the alert rules on synthetic series (promtool test rules)', () => {
                 },
               ],
             },
+            { eval_time: '5m', alertname: 'DtableEtcdLeaderChurn', exp_alerts: [] },
+            {
+              eval_time: '6m',
+              alertname: 'DtableEtcdLeaderChurn',
+              exp_alerts: [{ exp_labels: { severity: 'warning' }, exp_annotations: ann('DtableEtcdLeaderChurn', {}, '5') }],
+            },
+            { eval_time: '17m', alertname: 'DtableEtcdLeaderChurn', exp_alerts: [] },
             { eval_time: '1m15s', alertname: 'DtableEtcdAlarm', exp_alerts: [] },
             {
               eval_time: '1m30s',
