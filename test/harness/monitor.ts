@@ -111,7 +111,6 @@ export async function startMonitor(
         await exited;
         clearTimeout(t);
       }
-      rmSync(dir, { recursive: true, force: true });
       return proc.exitCode;
     },
     exited,
