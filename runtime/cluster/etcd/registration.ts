@@ -16,7 +16,7 @@ export interface NodeRegistrationOptions {
   previousLeaseId?: string | null | undefined;
   marginMs?: number;
   keepaliveIntervalMs?: number;
-  /** Delay between re-registration attempts after a loss. Default 500 ms. */
+  /** Least time between the starts of re-registration attempts after a loss, in ms. Default 500. */
   retryMs?: number;
   /** Validity a new lease must have left when granted, else it is revoked (LeaseKeeper); default one keepalive period. */
   grantHeadroomMs?: number;
@@ -174,13 +174,17 @@ export class NodeRegistration extends EventEmitter {
 
   private async reregister(): Promise<void> {
     while (!this.stopped) {
+      const startedAt = Date.now();
       try {
         await this.register();
         return;
       } catch (err) {
         if (this.stopped) return;
         this.log.warn({ err: (err as Error).message }, 're-registration failed, retrying');
-        await new Promise((r) => setTimeout(r, this.opts.retryMs ?? 500));
+        // Attempts start at most every retryMs: one that failed at once waits, one that took that
+        // long already (a grant's deadline, a grant answered too late at a heal) is retried at once.
+        const waitMs = (this.opts.retryMs ?? 500) - (Date.now() - startedAt);
+        if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       }
     }
   }
