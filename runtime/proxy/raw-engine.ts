@@ -192,13 +192,15 @@ export function parseRequestHead(text: string, replayLimit: number, from: Forwar
 const METHOD_PREFIXES = new Set([...METHODS].flatMap((m) => [...m].map((_, i) => m.slice(0, i + 1))));
 const TARGET_AND_VERSION_PREFIX = /^(?:\/[\x21-\x7e]*(?: (?:H|HT|HTT|HTTP|HTTP\/|HTTP\/1|HTTP\/1\.|HTTP\/1\.1\r?)?)?)?$/;
 const FIELD_LINE_PREFIX = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r?|\r)$/;
+const FRAMING_NAMES = new Set(['content-length', 'transfer-encoding']);
 const NO_ONE: ForwardedFrom = { remoteAddress: undefined, proto: 'http' };
 
 /**
  * Whether `text`, a head without its end yet, is a prefix of a head the fast path could take:
  * one of its methods, an origin-form target, HTTP/1.1, whole field lines the fast path takes
- * (parseRequestHead's checks) and a well-formed start of the next. Stricter than llhttp, so that
- * whatever llhttp would already refuse is never held back waiting for more bytes.
+ * (parseRequestHead's checks) and a well-formed start of the next that is no Content-Length or
+ * Transfer-Encoding field. Stricter than llhttp, so that whatever llhttp would already refuse is
+ * never held back waiting for more bytes.
  */
 export function mayBecomeFastHead(text: string, replayLimit: number): boolean {
   const lineEnd = text.indexOf('\r\n');
@@ -208,7 +210,12 @@ export function mayBecomeFastHead(text: string, replayLimit: number): boolean {
     return METHODS.has(text.slice(0, sp)) && TARGET_AND_VERSION_PREFIX.test(text.slice(sp + 1));
   }
   const lastLine = text.lastIndexOf('\r\n');
-  if (!FIELD_LINE_PREFIX.test(text.slice(lastLine + 2))) return false;
+  const last = text.slice(lastLine + 2);
+  if (!FIELD_LINE_PREFIX.test(last)) return false;
+  // llhttp judges a framing field as its bytes come (a second Content-Length, a byte that is no
+  // digit, Transfer-Encoding after Content-Length): one begun is not held, llhttp reads on.
+  const colon = last.indexOf(':');
+  if ((colon === 14 || colon === 17) && FRAMING_NAMES.has(last.slice(0, colon).toLowerCase())) return false;
   return parseRequestHead(text.slice(0, lastLine), replayLimit, NO_ONE, true) !== null;
 }
 
@@ -298,6 +305,9 @@ export class RawConnection implements ResponseSink {
   private discarding = false;
   private responded = false;
   private paused = false;
+  /** next() is running (see there); nextAgain: it was called again meanwhile. */
+  private inNext = false;
+  private nextAgain = false;
   private readonly f: Forwarder;
   private readonly keepAliveLines: string;
   private readonly from: ForwardedFrom;
@@ -405,8 +415,30 @@ export class RawConnection implements ResponseSink {
     this.next();
   }
 
-  /** Takes the next whole request from the buffer, or hands the connection off, or waits for more bytes. */
+  /**
+   * Takes the next whole request from the buffer, or hands the connection off, or waits for more
+   * bytes. A request answered at once (a local answer: bad path, node down) calls next() again
+   * from inside this one: that call only marks another turn of the loop here, so a pipeline of
+   * thousands of such requests costs no stack (it once recursed a frame chain per request until
+   * node's stack overflowed, an uncaught RangeError that ended the process).
+   */
   private next(): void {
+    if (this.inNext) {
+      this.nextAgain = true;
+      return;
+    }
+    this.inNext = true;
+    try {
+      do {
+        this.nextAgain = false;
+        this.nextRequest();
+      } while (this.nextAgain);
+    } finally {
+      this.inNext = false;
+    }
+  }
+
+  private nextRequest(): void {
     if (this.queued.length > 0) {
       this.buf = Buffer.concat(this.buf === null ? this.queued : [this.buf, ...this.queued]);
       this.queued = [];
@@ -525,8 +557,11 @@ export class RawConnection implements ResponseSink {
     this.method = h.method;
     this.url = h.url;
     if (this.key < NO_BASE) {
+      // Through finish(): a client that does not read its answers stops the reading of further
+      // requests once they fill the socket's buffer (before, every pipelined request was answered
+      // into memory without bound).
       this.answerLocal(this.key === BAD_PATH ? f.badPath : f.badUuid);
-      this.responseDone();
+      this.finish();
       return;
     }
     f.metrics.inFlight += 1;
