@@ -180,10 +180,11 @@ export class NodeRegistration extends EventEmitter {
         return;
       } catch (err) {
         if (this.stopped) return;
-        this.log.warn({ err: (err as Error).message }, 're-registration failed, retrying');
+        const attemptMs = Date.now() - startedAt;
+        this.log.warn({ err: (err as Error).message, attempt_ms: attemptMs }, 're-registration failed, retrying');
         // Attempts start at most every retryMs: one that failed at once waits, one that took that
         // long already (a grant's deadline, a grant answered too late at a heal) is retried at once.
-        const waitMs = (this.opts.retryMs ?? 500) - (Date.now() - startedAt);
+        const waitMs = (this.opts.retryMs ?? 500) - attemptMs;
         if (waitMs > 0) await new Promise((r) => setTimeout(r, waitMs));
       }
     }

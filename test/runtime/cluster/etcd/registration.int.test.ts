@@ -3,6 +3,7 @@ import { startEtcdCluster, type EtcdTestCluster } from '../../../harness/etcd.ts
 import { connectEtcd, type Etcd3 } from '../../../../runtime/cluster/etcd/client.ts';
 import { NodeRegistration } from '../../../../runtime/cluster/etcd/registration.ts';
 import { keyspace } from '../../../../runtime/cluster/keyspace.ts';
+import { silentLog } from '../../../../runtime/cluster/etcd/log.ts';
 
 const ks = keyspace('');
 const reg = (n: string) => ({ node_id: `dtable-server-${n}`, node_url: `http://n${n}.example/`, local_node_url: `http://127.0.0.1:50${n}/` });
@@ -98,6 +99,40 @@ describe('NodeRegistration', () => {
     } finally {
       await Promise.all([0, 1, 2].map((i) => etcd.startMember(i)));
       await r.stop().catch(() => undefined);
+    }
+  });
+
+  it('re-registers at once after an attempt that took retryMs or longer, and never starts attempts closer than retryMs', async () => {
+    // Every member stopped (SIGSTOP: connections stay open, nothing answers): each grant waits out
+    // its deadlines, so every attempt takes longer than retryMs and the next one starts at once.
+    const slow = connectEtcd({ hostList: etcd.hostList, callTimeoutMs: 700 });
+    const failures: Array<{ at: number; attemptMs: number }> = [];
+    const log = { ...silentLog, warn: (o: object, msg?: string) => {
+      if (msg === 're-registration failed, retrying') failures.push({ at: Date.now(), attemptMs: (o as { attempt_ms: number }).attempt_ms });
+    } };
+    const r = new NodeRegistration(slow, { ks, registration: reg('10'), ttlSeconds: 2, marginMs: 400, retryMs: 500, log });
+    await r.start();
+    const lost = new Promise<void>((resolve) => r.once('lost', () => resolve()));
+    for (const i of [0, 1, 2]) etcd.pauseMember(i);
+    try {
+      await lost;
+      const end = Date.now() + 20_000;
+      while (failures.length < 3 && Date.now() < end) await sleep(100);
+    } finally {
+      for (const i of [0, 1, 2]) etcd.resumeMember(i);
+    }
+    const registered = new Promise<void>((resolve) => r.once('registered', () => resolve()));
+    await registered;
+    await r.stop();
+    slow.close();
+    expect(failures.length).toBeGreaterThanOrEqual(3);
+    for (let k = 1; k < failures.length; k++) {
+      const { at, attemptMs } = failures[k]!;
+      // Attempt k began when attempt k - 1 failed (no wait after a slow attempt): the gap between
+      // the two failures is attempt k's own time, not that plus retryMs.
+      expect(failures[k - 1]!.attemptMs).toBeGreaterThanOrEqual(500);
+      expect(at - failures[k - 1]!.at - attemptMs).toBeLessThan(250);
+      expect(at - failures[k - 1]!.at).toBeGreaterThanOrEqual(500);
     }
   });
 
