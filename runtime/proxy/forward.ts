@@ -17,7 +17,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Log } from '../cluster/etcd/log.ts';
 import { BAD_PATH, BAD_UUID, NO_BASE, routeKey } from './base-uuid.ts';
-import { clientResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { clientResponseHeaders, MAX_INTERIM_RESPONSES, upstreamRequestHeaders } from './headers.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { admitHead, isIdempotent, type Admitted } from './request-policy.ts';
 import type { RouteTable, Upstream } from './route-table.ts';
@@ -223,6 +223,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private abortUpstream: ((err?: Error) => void) | null = null;
   private resumeUpstream: (() => void) | null = null;
   private discarding = false;
+  /** Interim responses to this attempt (MAX_INTERIM_RESPONSES). */
+  private interims = 0;
   private clientGone = false;
   private phase = Phase.Routing;
   private sentAt = 0;
@@ -406,11 +408,16 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort;
+    this.interims = 0;
     if (this.clientGone) abort(new Error('client went away'));
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (statusCode < 200) {
+      if (++this.interims > MAX_INTERIM_RESPONSES) {
+        this.abortUpstream?.(new Error(`more than ${MAX_INTERIM_RESPONSES} interim responses from the node`));
+        return false;
+      }
       this.relayInterim(statusCode, statusText, rawHeaders);
       return true;
     }

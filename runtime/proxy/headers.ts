@@ -133,3 +133,11 @@ export function dropListed(lines: string, listed: readonly string[]): string {
   }
   return out;
 }
+
+/**
+ * Interim (1xx) responses a node may send before its final response to one request; past this it
+ * is broken or hostile and the request fails as a bad gateway (502). RFC 9110 section 15.2 sets no
+ * limit; a proxy that relays them must, or an endless stream of them (each resetting the response
+ * timer) fills its memory for a client that does not read. Real servers send one or two (100, 103).
+ */
+export const MAX_INTERIM_RESPONSES = 32;

@@ -671,7 +671,16 @@ export class RawConnection implements ResponseSink {
 
   onBody(chunk: Buffer): Relay {
     if (this.discarding) return Relay.Done;
-    return this.wrote(this.socket.write(chunk));
+    // A chunk under the high-water mark is written as a copy, so no pending write holds the node
+    // socket's read buffer: else every small chunk a slow client left pending (a stream of small
+    // events) cost the node socket a new 128 KiB buffer, gigabytes for a byte-at-a-time stream.
+    const s = this.socket;
+    if (chunk.length < s.writableHighWaterMark) {
+      if (s.write(Buffer.from(chunk))) return Relay.Done;
+      this.paused = true;
+      return Relay.Pause;
+    }
+    return this.wrote(s.write(chunk));
   }
 
   onEnd(sent: boolean): void {
@@ -808,8 +817,13 @@ export class RawConnection implements ResponseSink {
 
   private readonly onError = (): void => undefined;
 
+  /**
+   * The socket idle for keepAliveTimeoutMs: between requests, or while a response waits in its
+   * buffer for a client that takes none of it (Flushing; nginx's send_timeout). While a request is
+   * served the node-side timeouts apply.
+   */
   private readonly onTimeout = (): void => {
-    if (this.state === State.Reading) this.socket.destroy();
+    if (this.state === State.Reading || this.state === State.Flushing) this.socket.destroy();
   };
 }
 

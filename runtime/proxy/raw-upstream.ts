@@ -5,7 +5,7 @@
 // framing included, so the client reads exactly what the node wrote.
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { dropListed, isHopByHop } from './headers.ts';
+import { dropListed, isHopByHop, MAX_INTERIM_RESPONSES } from './headers.ts';
 import { contentLengthValue, headBytesOk, readConnection, RESPONSE_HEAD_LINES, tabAtEnd, TOKEN, trimOws } from './request-policy.ts';
 import { BufferPool } from './socket-reads.ts';
 
@@ -162,6 +162,8 @@ export class UpstreamConn {
   private trailerMatch = -1;
   private reusable = true;
   private isHead = false;
+  /** Interim responses to the request in flight (MAX_INTERIM_RESPONSES). */
+  private interims = 0;
   private status = 0;
   private failed: Error | null = null;
   /** The large buffer reads go into while set (lent for one response's body); see LARGE_READ_BYTES. */
@@ -198,6 +200,7 @@ export class UpstreamConn {
   send(sink: ResponseSink, head: string, body: Buffer | null, isHead: boolean, whole: Buffer | null = null): void {
     this.sink = sink;
     this.isHead = isHead;
+    this.interims = 0;
     this.headDone = false;
     this.reusable = true;
     const s = this.socket;
@@ -334,6 +337,7 @@ export class UpstreamConn {
       if (head === null) return;
       if (this.status < 200) {
         // Interim response (100, 102, 103): passed on, and the final response follows.
+        if (++this.interims > MAX_INTERIM_RESPONSES) return this.fail('protocol', new Error(`more than ${MAX_INTERIM_RESPONSES} interim responses`));
         this.sink.onInterim(`${head}\r\n`);
         buf = buf.subarray(end + 4);
         if (buf.length === 0) return;
