@@ -192,7 +192,12 @@ export class Monitor {
   private async answerRequests(): Promise<void> {
     if (!this.isLeader() || this.stopped) return;
     const answered = new Set(this.view.ownEntries(this.ks.rebalanceResponsePrefix).map((e) => e.key.slice(this.ks.rebalanceResponsePrefix.length)));
-    for (const e of this.view.ownEntries(this.ks.rebalanceRequestPrefix)) {
+    const requests = this.view.ownEntries(this.ks.rebalanceRequestPrefix);
+    // Forget requests that are gone (their requester deleted them, or their lease expired): the set
+    // only bridges the time until a response shows in the view, and grew by one per request forever.
+    const pending = new Set(requests.map((e) => e.key + e.modRevision));
+    for (const h of this.handled) if (!pending.has(h)) this.handled.delete(h);
+    for (const e of requests) {
       const id = e.key.slice(this.ks.rebalanceRequestPrefix.length);
       if (this.handled.has(e.key + e.modRevision) || answered.has(id)) continue;
       this.handled.add(e.key + e.modRevision);

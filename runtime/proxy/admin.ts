@@ -37,7 +37,8 @@ const rebalanceQuery = {
   type: 'object',
   properties: {
     dry_run: { type: 'string', enum: ['0', '1', 'true', 'false'] },
-    budget: { type: 'integer', minimum: 0, maximum: 256 },
+    // 0..256 in decimal, as the query gives it (no coercion, see createAdminApp).
+    budget: { type: 'string', pattern: '^(?:0|[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-6])$' },
   },
   additionalProperties: false,
 } as const;
@@ -55,7 +56,10 @@ const drainBody = {
 } as const;
 
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // Inputs are refused, never repaired: fastify's default ajv coerces types (null → false for
+  // dry_run: a preview became a drain; ["id"] → "id") and drops unknown properties (a misspelt
+  // `dry-run` became a real rebalance).
+  const app = Fastify({ logger: false, ajv: { customOptions: { coerceTypes: false, removeAdditional: false } } });
   const { source, metrics } = opts;
   if (opts.adminToken !== undefined) {
     requireAdminToken(app, { token: opts.adminToken, open: ['GET /health', 'HEAD /health', ...(opts.console ? consolePublicRoutes() : [])] });
@@ -83,10 +87,10 @@ export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstanc
 
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await metrics.render()));
 
-  app.post<{ Querystring: { dry_run?: string; budget?: number } }>('/rebalance/', { schema: { querystring: rebalanceQuery } }, async (req, reply) => {
+  app.post<{ Querystring: { dry_run?: string; budget?: string } }>('/rebalance/', { schema: { querystring: rebalanceQuery } }, async (req, reply) => {
     const dryRun = req.query.dry_run === '1' || req.query.dry_run === 'true';
     try {
-      const r = await source.rebalance({ dryRun, ...(req.query.budget === undefined ? {} : { budget: req.query.budget }), requestedBy: 'dtable-proxy' });
+      const r = await source.rebalance({ dryRun, ...(req.query.budget === undefined ? {} : { budget: Number(req.query.budget) }), requestedBy: 'dtable-proxy' });
       return { dry_run: dryRun, applied: r.applied, epoch: r.epoch, monitor_id: r.monitorId, moves: r.plan.moves, before: r.plan.before, after: r.plan.after };
     } catch (err) {
       return reply.code(503).send({ error: 'rebalance_failed', message: (err as Error).message });
