@@ -43,6 +43,8 @@ export function verifyToken(token: string, key: string, nowSeconds = Date.now() 
   } catch {
     throw new AuthError('malformed token');
   }
+  // JSON.parse gives any JSON value: `null` or a number is a malformed header, not a TypeError (500).
+  if (typeof header !== 'object' || header === null) throw new AuthError('malformed token');
   if (header.alg !== 'HS256') throw new AuthError('unsupported token algorithm');
   const want = createHmac('sha256', key).update(`${h}.${p}`).digest();
   const got = Buffer.from(s, 'base64url');

@@ -67,6 +67,42 @@ export function tableByName(d: Dtable, name: unknown): Table {
   return t;
 }
 
+/**
+ * Checks a new operation (not one replayed from the log, which was checked when it was taken)
+ * against ids applyOperation takes on trust: the ids it adds must be new to the base and to the
+ * operation. A socket client builds its own operations, so a repeated row _id, table_id or column
+ * key would else make two rows, tables or columns that every later operation confuses.
+ * Throws OperationError (409 for an id the base has, 400 for one the operation repeats).
+ */
+export function checkNewIds(d: Dtable, op: Operation): void {
+  const unique = (ids: string[], what: string, taken: Set<string>): void => {
+    const seen = new Set<string>();
+    for (const id of ids) {
+      if (taken.has(id)) throw new OperationError(`${what} ${id} already exists`, 409);
+      if (seen.has(id)) throw new OperationError(`${what} ${id} appears twice in the operation`);
+      seen.add(id);
+    }
+  };
+  switch (op.op_type) {
+    case 'insert_table':
+      unique([op.table_id], 'table', new Set(d.tables.map((t) => t._id)));
+      unique(op.columns.map((c) => c.key), 'column', new Set());
+      return;
+    case 'insert_column': {
+      const t = d.tables.find((x) => x._id === op.table_id);
+      if (t) unique([op.column.key], 'column', new Set(t.columns.map((c) => c.key)));
+      return;
+    }
+    case 'insert_rows': {
+      const t = d.tables.find((x) => x._id === op.table_id);
+      if (t) unique(op.rows.map((r) => r._id), 'row', new Set(t.rows.map((r) => r._id)));
+      return;
+    }
+    default:
+      return;
+  }
+}
+
 /** Apply a resolved operation in place. Throws OperationError (and changes nothing) when it does not fit. */
 export function applyOperation(d: Dtable, op: Operation): void {
   switch (op.op_type) {

@@ -3,7 +3,7 @@
 // fence to the token, then reading everything stored before) and stores batches of operations,
 // each batch refused in the same step that would store it when a newer token holds the fence.
 // Backends: filesystem (base-store.ts, one host) and MariaDB (mariadb-store.ts, any host).
-import { applyOperation, type Dtable, type Operation } from '../dtable/model.ts';
+import { applyOperation, checkNewIds, OperationError, type Dtable, type Operation } from '../dtable/model.ts';
 
 export interface LogRecord {
   v: number;
@@ -86,6 +86,25 @@ export interface LogSink {
   close(): Promise<void>;
 }
 
+/**
+ * Deepest nesting of objects and arrays an operation may carry (a cell value of a link, a
+ * collaborator list or a geolocation is a few levels). Far past any real base, far short of the
+ * depth at which copying or serializing a value overflows the stack (about 5,000 to 20,000 here).
+ */
+export const MAX_VALUE_DEPTH = 64;
+
+/** Whether `value` nests objects or arrays deeper than `limit`; iterative, so any depth is safe to ask about. */
+export function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 /** A base loaded by its owner: the in-memory dtable and the group-committing writer. */
 export class OpenBase {
   private queue: Array<{ rec: LogRecord; line: string; resolve: () => void; reject: (e: Error) => void }> = [];
@@ -117,10 +136,22 @@ export class OpenBase {
   append(op: Operation): { version: number; durable: Promise<void> } {
     if (this.fenced) throw this.fenced;
     if (this.closed) throw new Error(`base ${this.uuid} is closed`);
+    // Checked and serialized before the base changes: a value nested past MAX_VALUE_DEPTH (which
+    // overflowed the stack in applyOperation's copy or in JSON.stringify, after the base had
+    // changed in memory but before the log had the op) is refused whole, as a bad operation.
+    if (nestedDeeperThan(op, MAX_VALUE_DEPTH)) throw new OperationError(`operation nested deeper than ${MAX_VALUE_DEPTH} levels`);
+    let opJson: string;
+    try {
+      opJson = JSON.stringify(op);
+    } catch (err) {
+      throw new OperationError(`operation cannot be stored: ${(err as Error).message}`);
+    }
+    checkNewIds(this.dtable, op);
     applyOperation(this.dtable, op);
     const version = ++this.dtable.version;
     const rec: LogRecord = { v: version, op };
-    const line = `${JSON.stringify(rec)}\n`;
+    // JSON.stringify(rec), from the op's JSON.
+    const line = `{"v":${version},"op":${opJson}}\n`;
     const durable = new Promise<void>((resolve, reject) => this.queue.push({ rec, line, resolve, reject }));
     if (!this.flushing) this.flushing = this.flushLoop();
     return { version, durable };
