@@ -147,7 +147,16 @@ export class OpenBase {
       throw new OperationError(`operation cannot be stored: ${(err as Error).message}`);
     }
     checkNewIds(this.dtable, op);
-    applyOperation(this.dtable, op);
+    try {
+      applyOperation(this.dtable, op);
+    } catch (err) {
+      if (err instanceof OperationError) throw err;
+      // Failed part way: the base may have changed in memory without the log. Nothing more is
+      // acknowledged from it (the next request loads it again from the log), and the client is
+      // told 500, not 421: another node would load the same log and fail the same way.
+      this.fenced ??= new Error(`base ${this.uuid} discarded after a failed operation: ${(err as Error).message}`);
+      throw new OperationError(`operation failed while applied (the base is reloaded from its log): ${(err as Error).message}`, 500);
+    }
     const version = ++this.dtable.version;
     const rec: LogRecord = { v: version, op };
     // JSON.stringify(rec), from the op's JSON.
