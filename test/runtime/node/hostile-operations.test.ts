@@ -1,4 +1,6 @@
-// Security review findings (attack-review): each test states the safe behaviour and fails today.
+// Hostile operations against a node (found by an attack review; each failed before its fix): deeply
+// nested values (a confirmed write lost, a base left unreadable), a token whose header is JSON null
+// (500), socket operations repeating new row and table ids.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -1,4 +1,6 @@
-// Control-plane attack findings (proxy admin API, monitor): each test fails while the weakness exists.
+// Malformed control-plane requests (found by an attack review; each failed before its fix): admin
+// API inputs coerced or stripped into real rebalances and drains, and the monitor remembering every
+// rebalance request forever.
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectEtcd, type Etcd3 } from '../../runtime/cluster/etcd/client.ts';
