@@ -2,7 +2,7 @@
 // app-access-token endpoint that sends a client to the node owning the base's bucket, found the
 // way SeaTable's dtable-web does: assign-<hh> → node id → the dtable-server- registration.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { bucketOf, dashedUuid } from '../cluster/buckets.ts';
 import { signToken } from '../node/auth/jwt.ts';
@@ -75,8 +75,12 @@ export function buildWebApp(opts: WebAppOptions): FastifyInstance {
   const metrics = registerWebMetrics(registry, () => opts.directory.list().length);
   app.get('/metrics', async (_req, reply) => reply.type(METRICS_CONTENT_TYPE).send(await registry.metrics()));
 
-  app.post('/api/v2.1/dtables/', async (req, reply) => {
+  // The admin token is checked in onRequest, before the body is read or parsed: a caller without
+  // it gets 401, never a 400 or 415 that tells it about the body.
+  const adminOnly = async (req: FastifyRequest): Promise<void> => {
     if (!sameSecret(bearerToken(req.headers.authorization, 'admin token'), opts.adminToken)) throw new HttpError(401, 'admin token required');
+  };
+  app.post('/api/v2.1/dtables/', { onRequest: adminOnly }, async (req, reply) => {
     const r = createBody.safeParse(req.body ?? {});
     if (!r.success) throw new HttpError(400, `invalid request body: ${r.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
     const { entry, apiToken: token } = opts.directory.create(r.data.name, r.data.workspace_id);

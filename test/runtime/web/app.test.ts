@@ -61,6 +61,14 @@ describe('web lookup role', () => {
     expect(res.json()).toEqual({ error_type: 'unauthorized', error_msg: 'missing Authorization: Token <admin token>' });
   });
 
+  it('checks the admin token before the body: no token and a malformed or foreign body is 401, not 400 or 415', async () => {
+    for (const [type, payload] of [['application/json', '{"name":'], ['text/plain', 'x'], ['application/json', '[1]']] as const) {
+      const res = await app.inject({ method: 'POST', url: '/api/v2.1/dtables/', headers: { 'content-type': type, authorization: 'Token nope' }, payload });
+      expect(res.statusCode).toBe(401);
+      expect(res.json()).toEqual({ error_type: 'unauthorized', error_msg: 'admin token required' });
+    }
+  });
+
   it('answers a wrong admin token with error_type unauthorized, an unknown api token with forbidden, a bad body with bad_request', async () => {
     expect((await create('Token nope')).json()).toEqual({ error_type: 'unauthorized', error_msg: 'admin token required' });
     expect((await accessToken(app, 'f'.repeat(40))).json()).toEqual({ error_type: 'forbidden', error_msg: 'invalid api token' });
