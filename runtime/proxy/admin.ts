@@ -51,8 +51,8 @@ const drainBody = {
     undo: { type: 'boolean' },
     dry_run: { type: 'boolean' },
   },
-  // Refused, not stripped (fastify's ajv removes additionalProperties): a misspelt `undo` must not drain.
-  propertyNames: { enum: ['node_id', 'undo', 'dry_run'] },
+  // A misspelt `undo` must not drain: unknown names are refused (the app's ajv strips nothing).
+  additionalProperties: false,
 } as const;
 
 export async function createAdminApp(opts: AdminOptions): Promise<FastifyInstance> {
