@@ -51,6 +51,7 @@ describe('proxy admin API: malformed requests must not write', () => {
     ['dry_run 0 becomes a real drain', { node_id: 'dtable-server-01', dry_run: 0 }],
     ['node_id array is unwrapped', { node_id: ['dtable-server-01'] }],
     ['node_id number is stringified', { node_id: 1 }],
+    ['a misspelt undo is no undrain', { node_id: 'dtable-server-01', Undo: true }],
   ];
   for (const [what, body] of bodies) {
     it(`refuses POST /drain/ ${JSON.stringify(body)} with 400 (${what})`, async () => {
